@@ -20,8 +20,11 @@ VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
-def ros() -> Iterator["RosHarness"]:  # noqa: F821 - imported lazily so pure tests never load rclpy
-    """A RosHarness: own rclpy context on this run's domain, executor, tester node."""
+def ros() -> Iterator[object]:
+    """A RosHarness: own rclpy context on this run's domain, executor, tester node.
+
+    Imported lazily so that pure tests never load rclpy.
+    """
     from ros_harness import RosHarness
 
     harness = RosHarness()

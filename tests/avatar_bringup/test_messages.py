@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from avatar_msgs.msg import (
@@ -54,7 +55,7 @@ def test_every_type_between_two_processes(ros, ros_env) -> None:
     child = textwrap.dedent(
         """
         import sys, time, rclpy
-        sys.path.insert(0, %r)
+        sys.path.insert(0, sys.argv[1])
         from test_messages import sample_messages
         rclpy.init()
         node = rclpy.create_node("child_sender")
@@ -68,9 +69,8 @@ def test_every_type_between_two_processes(ros, ros_env) -> None:
         rclpy.spin_once(node, timeout_sec=0.5)
         node.destroy_node(); rclpy.shutdown()
         """
-        % str(__import__("pathlib").Path(__file__).parent)
     )
-    proc = subprocess.Popen([sys.executable, "-c", child], env=ros_env)
+    proc = subprocess.Popen([sys.executable, "-c", child, str(Path(__file__).parent)], env=ros_env)
     try:
         ros.spin_until(lambda: all(received.values()), timeout=30, what="messages from the child process")
     finally:

@@ -1,1 +1,1 @@
-"""Facial Action Unit synthesis: AU tables, keyframe curves, emotion tracks, blending, retargeting and output bridges (OSC, Live Link, servos)."""
+"""Facial Action Unit synthesis: AU tables, curves, emotion tracks, blending, retargeting, output bridges."""

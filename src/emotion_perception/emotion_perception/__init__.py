@@ -1,1 +1,1 @@
-"""Camera source, face detection, facial expression recognition (train, evaluate, infer) and multimodal emotion fusion."""
+"""Camera source, face detection, expression recognition (train, evaluate, infer) and multimodal fusion."""

@@ -1,0 +1,1 @@
+"""Shared pieces of the avatar face stack: emotion labels and validation, rclpy helpers."""
