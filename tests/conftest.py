@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,21 @@ os.environ.pop("OPENAI_API_KEY", None)  # tests that need a key set their own
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = REPO.parent / "shared" / "datasets"
 VENV_BIN = Path(sys.executable).parent
+
+
+def _register_harness() -> None:
+    """Make `import ros_harness` work in tests without putting tests/ on sys.path.
+
+    tests/ on sys.path would let the folders tests/<package> shadow the installed packages.
+    """
+    spec = importlib.util.spec_from_file_location("ros_harness", Path(__file__).with_name("ros_harness.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ros_harness"] = module
+    spec.loader.exec_module(module)
+
+
+_register_harness()
 
 
 @pytest.fixture

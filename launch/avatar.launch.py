@@ -1,0 +1,84 @@
+"""Launch the avatar face stack on a ROS 2 distro (Humble, Jazzy, Kilted).
+
+    ros2 launch avatar_bringup avatar.launch.py [profile:=desktop|unreal|robot_head] [namespace:=/avatar]
+        [record:=true] [use_sim_time:=true] [params_file:=my_params.yaml] [audio:=mic] [camera:=0] ...
+
+The nodes, their parameters and remappings come from avatar_bringup.graph.resolve(), the same
+definition `avatar-stack` runs in one process. Lifecycle nodes are configured and activated
+automatically.
+"""
+
+from __future__ import annotations
+
+from avatar_bringup.graph import DEFAULT_NAMESPACE, DEFAULT_PROFILE, load_definition, resolve
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction, RegisterEventHandler
+from launch.events import matches_action
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from lifecycle_msgs.msg import Transition
+
+BASE_ARGUMENTS = {
+    "profile": (DEFAULT_PROFILE, "graph profile from avatar_bringup/config/graph.yaml"),
+    "namespace": (DEFAULT_NAMESPACE, "namespace of all nodes"),
+    "params_file": ("", "ROS 2 parameter YAML applied on top of the profile"),
+    "use_sim_time": ("false", "all nodes follow /clock"),
+    "record": ("false", "record the session's topics to an MCAP bag (ros2 bag record)"),
+    "bag": ("", "output folder of the recording (default: ros2 bag's timestamped name)"),
+}
+
+
+def generate_launch_description() -> LaunchDescription:
+    definition = load_definition()
+    declared = [DeclareLaunchArgument(name, default_value=default, description=text)
+                for name, (default, text) in BASE_ARGUMENTS.items()]
+    declared += [DeclareLaunchArgument(name, default_value=arg.default, description=arg.description)
+                 for name, arg in definition.arguments.items()]
+    return LaunchDescription([*declared, OpaqueFunction(function=_graph_actions)])
+
+
+def _graph_actions(context, *args, **kwargs):
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    definition = load_definition()
+    graph = resolve(
+        profile=value("profile"),
+        arguments={name: value(name) for name in definition.arguments},
+        params_file=value("params_file") or None,
+        namespace=value("namespace"),
+        use_sim_time=value("use_sim_time").lower() in ("1", "true", "yes"),
+        definition=definition,
+    )
+    actions = []
+    for spec in graph.nodes:
+        node_args = {
+            "package": spec.package,
+            "executable": spec.executable,
+            "name": spec.name,
+            "namespace": graph.namespace,
+            "parameters": [spec.parameters],
+            "remappings": list(spec.remappings),
+            "output": "screen",
+        }
+        if not spec.lifecycle:
+            actions.append(Node(**node_args))
+            continue
+        node = LifecycleNode(**node_args)
+        actions += [
+            node,
+            RegisterEventHandler(OnStateTransition(
+                target_lifecycle_node=node, goal_state="inactive",
+                entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                                      transition_id=Transition.TRANSITION_ACTIVATE))])),
+            EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                        transition_id=Transition.TRANSITION_CONFIGURE)),
+        ]
+    if value("record").lower() in ("1", "true", "yes"):
+        cmd = ["ros2", "bag", "record", "--storage", "mcap", "--regex", f"^{graph.namespace.rstrip('/')}/.*"]
+        if value("bag"):
+            cmd += ["--output", value("bag")]
+        actions.append(ExecuteProcess(cmd=cmd, output="screen"))
+    return actions

@@ -1,0 +1,114 @@
+"""Run a resolved Graph in one process: the same nodes `ros2 launch` would start, where only rclpy exists.
+
+Each node's class comes from its `plugin` ("module:Class"); it gets the graph's namespace, its
+parameters as overrides and its remappings as node-local arguments. Lifecycle nodes are configured
+and activated, as the launch file does with lifecycle events.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from avatar_bringup.graph import Graph, GraphError, NodeSpec
+
+LOG = logging.getLogger("avatar_stack")
+
+
+def load_plugin(spec: NodeSpec) -> type[Node]:
+    """Import the node class of `spec`; a clear GraphError if its package is missing or broken."""
+    module_name, class_name = spec.plugin.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise GraphError(f"node {spec.name}: cannot import {module_name} ({exc})") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise GraphError(f"node {spec.name}: {module_name} has no class {class_name}")
+    return cls
+
+
+def node_kwargs(spec: NodeSpec, namespace: str, context: Context) -> dict[str, Any]:
+    """Keyword arguments for a node class: what `ros2 launch` passes as command-line arguments."""
+    cli_args = ["--ros-args"]
+    for src, dst in spec.remappings:
+        cli_args += ["-r", f"{src}:={dst}"]
+    return {
+        "context": context,
+        "namespace": namespace,
+        "parameter_overrides": [Parameter(k, value=v) for k, v in spec.parameters.items()],
+        "cli_args": cli_args,
+        "use_global_arguments": False,
+    }
+
+
+class Stack:
+    """The graph's nodes in one executor. `start()`, then `spin_once()` in a loop, then `shutdown()`."""
+
+    def __init__(self, graph: Graph, context: Context | None = None) -> None:
+        self.graph = graph
+        self.context = context
+        self.executor: SingleThreadedExecutor | None = None
+        self.nodes: list[Node] = []
+
+    def start(self) -> None:
+        if self.context is None:
+            self.context = Context()
+            rclpy.init(context=self.context, signal_handler_options=_no_signal_handlers())
+        self.executor = SingleThreadedExecutor(context=self.context)
+        classes = [(spec, load_plugin(spec)) for spec in self.graph.nodes]  # fail before starting any
+        for spec, cls in classes:
+            node = cls(**node_kwargs(spec, self.graph.namespace, self.context))
+            self.nodes.append(node)
+            if spec.lifecycle:
+                _bring_up(node, spec)
+            self.executor.add_node(node)
+            LOG.info("started %s/%s", self.graph.namespace.rstrip("/"), spec.name)
+
+    def add(self, node: Node) -> None:
+        """Spin an extra node (e.g. the conversation driver) in the same executor."""
+        assert self.executor is not None
+        self.executor.add_node(node)
+        self.nodes.append(node)
+
+    def spin_once(self, timeout_sec: float = 0.05) -> None:
+        assert self.executor is not None
+        self.executor.spin_once(timeout_sec=timeout_sec)
+
+    def shutdown(self) -> None:
+        """Destroy nodes in reverse start order and shut the context down."""
+        for node in reversed(self.nodes):
+            try:
+                if self.executor is not None:
+                    self.executor.remove_node(node)
+                node.destroy_node()
+            except Exception as exc:
+                LOG.warning("error while destroying %s: %s", node.get_name(), exc)
+        self.nodes.clear()
+        if self.executor is not None:
+            self.executor.shutdown(timeout_sec=1.0)
+        if self.context is not None:
+            rclpy.try_shutdown(context=self.context)
+
+
+def _bring_up(node: Node, spec: NodeSpec) -> None:
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    for step in ("trigger_configure", "trigger_activate"):
+        result = getattr(node, step)()
+        if result != TransitionCallbackReturn.SUCCESS:
+            raise GraphError(f"node {spec.name}: {step.removeprefix('trigger_')} failed (see its log above)")
+
+
+def _no_signal_handlers() -> Any:
+    """The runner handles SIGINT/SIGTERM itself so it can shut down in order."""
+    from rclpy.signals import SignalHandlerOptions
+
+    return SignalHandlerOptions.NO
