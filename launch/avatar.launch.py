@@ -46,7 +46,8 @@ def _graph_actions(context, *args, **kwargs):
     definition = load_definition()
     graph = resolve(
         profile=value("profile"),
-        arguments={name: value(name) for name in definition.arguments},
+        # Only arguments given a value: an empty one keeps the profile's setting (e.g. unreal's osc).
+        arguments={name: value(name) for name in definition.arguments if value(name)},
         params_file=value("params_file") or None,
         namespace=value("namespace"),
         use_sim_time=value("use_sim_time").lower() in ("1", "true", "yes"),
