@@ -23,6 +23,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "face-bridge = au_animation.bridge_cli:main",
+            "face_bridge = au_animation.bridge_node:main",
 
         ],
     },

@@ -1,0 +1,98 @@
+"""face_bridge node: face/action_units -> OSC / Live Link Face / Maestro / JointTrajectory.
+
+A thin adapter around au_animation.bridges.pipeline.BridgeSet: parameters are the BridgeConfig
+fields (the same names as the face-bridge CLI options), the subscription pushes frames, a timer at
+servo_rate_hz steps the servo safety layer, diagnostics report per-target counters at 1 Hz.
+Timing for the safety layer uses the monotonic clock, not ROS time, so a paused /clock cannot
+freeze the input timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from avatar_common.node_utils import Diagnostics, declare, run_node
+from avatar_msgs.msg import ActionUnits
+from builtin_interfaces.msg import Duration
+from rclpy.node import Node
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from au_animation.bridges.frames import from_lists
+from au_animation.bridges.pipeline import BridgeConfig, BridgeSet
+
+NODE_NAME = "face_bridge"
+INPUT_TOPIC = "face/action_units"
+
+
+class FaceBridgeNode(Node):
+    """Sends every AU frame to the configured targets; servos stay safe whatever arrives."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        config = self._read_config()
+        self._trajectory_pub = None
+        if config.joint_trajectory:
+            self._trajectory_pub = self.create_publisher(JointTrajectory, config.joint_trajectory_topic, 10)
+        try:
+            self.bridges = BridgeSet(config, trajectory_sink=self._publish_trajectory)
+        except (ValueError, FileNotFoundError) as exc:
+            self.get_logger().error(f"servo_map {config.servo_map!r}: {exc}; using the packaged simple_head map")
+            self.bridges = BridgeSet(dataclasses.replace(config, servo_map=""),
+                                     trajectory_sink=self._publish_trajectory)
+        self.create_subscription(ActionUnits, INPUT_TOPIC, self.action_units_callback, 10)
+        self._servo_timer = None
+        if self.bridges.servo is not None:
+            self.bridges.start()
+            self._servo_timer = self.create_timer(1.0 / config.servo_rate_hz, self.servo_callback)
+        self._diagnostics = Diagnostics(self, self.bridges.status)
+        targets = [f"{f}={getattr(config, f)}" for f in ("osc", "livelink", "maestro") if getattr(config, f)]
+        self.get_logger().info(f"face bridge: {', '.join(targets) or 'no network/serial target'}"
+                               f"{', joint trajectory' if config.joint_trajectory else ''}")
+
+    def _read_config(self) -> BridgeConfig:
+        """Declare every BridgeConfig field; invalid values are logged and replaced by defaults."""
+        values = {f.name: declare(self, f.name, f.default, f.metadata["help"]) for f in BridgeConfig.fields()}
+        config = BridgeConfig(**values)
+        for problem in config.validate():
+            name = problem.split(":")[0]
+            default = next(f.default for f in BridgeConfig.fields() if f.name == name)
+            self.get_logger().error(f"parameter {problem}; using {default!r}")
+            config = dataclasses.replace(config, **{name: default})
+        return config
+
+    def action_units_callback(self, msg: ActionUnits) -> None:
+        stamp = float(msg.header.stamp.sec) + float(msg.header.stamp.nanosec) * 1e-9
+        self.bridges.push(from_lists(list(msg.names), list(msg.intensities), stamp), time.monotonic())
+
+    def servo_callback(self) -> None:
+        self.bridges.tick(time.monotonic())
+
+    def _publish_trajectory(self, joints: list[str], positions: list[float], period: float) -> None:
+        if self._trajectory_pub is None:
+            return
+        seconds = int(period)
+        point = JointTrajectoryPoint(positions=positions, time_from_start=Duration(
+            sec=seconds, nanosec=int((period - seconds) * 1e9)))
+        try:
+            self._trajectory_pub.publish(JointTrajectory(joint_names=joints, points=[point]))
+        except Exception as exc:  # context already shut down (Ctrl-C) during the stop ramp
+            self.get_logger().debug(f"joint trajectory not published: {exc}")
+
+    def destroy_node(self) -> None:
+        """Neutral pose on stop: ramp the servos down (slew-limited) before the node goes away."""
+        if self._servo_timer is not None:
+            self.destroy_timer(self._servo_timer)
+            self._servo_timer = None
+        bridges = getattr(self, "bridges", None)
+        if bridges is not None:
+            bridges.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(FaceBridgeNode, args)
+
+
+if __name__ == "__main__":
+    main()

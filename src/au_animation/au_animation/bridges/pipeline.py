@@ -1,0 +1,299 @@
+"""BridgeSet: one frame in -> retarget -> every enabled target out. Shared by node and CLI.
+
+The same `BridgeConfig` fields are the CLI options (`--osc-rate-hz`) and the node parameters
+(`osc_rate_hz`), so both run the same pipeline with the same options:
+
+    push(frame)  retargets once per curve set, sends OSC and Live Link (rate-limited), and sets the
+                 servo target;
+    tick()       advances the servo safety layer one step (fixed rate, also when input is silent)
+                 and writes the Maestro and the joint trajectory sink;
+    close()      ramps the servos to neutral, slew-limited, and closes everything.
+
+No method raises on I/O problems: targets count errors and retry with backoff (see health.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from au_animation.bridges import livelink as ll
+from au_animation.bridges import maestro as mae
+from au_animation.bridges import osc as oscw
+from au_animation.bridges.frames import Frame
+from au_animation.bridges.health import TargetHealth
+from au_animation.bridges.servo import ServoSafety, load_servo_map
+from au_animation.bridges.udp import UdpSender, parse_endpoint
+
+LOG = logging.getLogger(__name__)
+CURVE_SETS = ("metahuman", "arkit")
+
+TrajectorySink = Callable[[list[str], list[float], float], None]
+ServoSink = Callable[[float, np.ndarray], None]
+
+
+def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> Any:
+    return field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclass
+class BridgeConfig:
+    """Options of the face bridge; every field is a CLI flag and a node parameter of the same name."""
+
+    osc: str = _opt("", "OSC target HOST:PORT (Unreal OSC server); '' = off")
+    livelink: str = _opt("", "Live Link Face target HOST:PORT (Unreal, default port 11111); '' = off")
+    maestro: str = _opt("", "Pololu Maestro command port (e.g. /dev/ttyACM0); '' = off")
+    servo_map: str = _opt("", "servo map YAML file or packaged map name ('' = simple_head)")
+    curves: str = _opt("metahuman", "curve set sent over OSC", CURVE_SETS)
+    joint_trajectory: bool = _opt(False, "publish trajectory_msgs/JointTrajectory of the safe servo pose (node)")
+    joint_trajectory_topic: str = _opt("head_controller/joint_trajectory", "topic of the JointTrajectory output")
+    osc_mode: str = _opt("bundle", "one OSC bundle per frame, or one message per curve", oscw.MODES)
+    osc_prefix: str = _opt("/face/", "OSC address prefix; the address is prefix + curve name")
+    osc_rate_hz: float = _opt(60.0, "maximum OSC frames per second (0 = every frame)")
+    osc_max_datagram: int = _opt(8192, "largest OSC bundle in bytes; larger frames are split")
+    livelink_subject: str = _opt("AvatarFace", "Live Link subject name shown in Unreal")
+    livelink_rate_hz: float = _opt(60.0, "maximum Live Link packets per second (0 = every frame)")
+    maestro_device: int = _opt(-1, "Maestro device number for the Pololu protocol; -1 = compact protocol")
+    servo_rate_hz: float = _opt(50.0, "servo command rate (Maestro and JointTrajectory)")
+    input_timeout: float = _opt(0.5, "seconds without input after which the servos return to neutral")
+    stop_ramp_s: float = _opt(3.0, "longest time spent ramping the servos to neutral on stop")
+
+    def validate(self) -> list[str]:
+        """Problems with the values, one line each (empty when valid)."""
+        problems = []
+        for name in ("osc", "livelink"):
+            value = getattr(self, name)
+            if value:
+                try:
+                    parse_endpoint(value, ll.DEFAULT_PORT if name == "livelink" else None)
+                except ValueError as exc:
+                    problems.append(f"{name}: {exc}")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                problems.append(f"{f.name}: {getattr(self, f.name)!r} not in {list(choices)}")
+        for name in ("osc_rate_hz", "livelink_rate_hz", "input_timeout", "stop_ramp_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                problems.append(f"{name}: must be >= 0")
+        if not (math.isfinite(self.servo_rate_hz) and 1.0 <= self.servo_rate_hz <= 500.0):
+            problems.append("servo_rate_hz: must be in 1..500")
+        if not self.osc_prefix.startswith("/"):
+            problems.append("osc_prefix: must start with '/'")
+        if not 0 <= self.maestro_device <= 127 and self.maestro_device != -1:
+            problems.append("maestro_device: -1 or 0..127")
+        return problems
+
+    @property
+    def servos_enabled(self) -> bool:
+        return bool(self.maestro) or self.joint_trajectory
+
+    @classmethod
+    def fields(cls) -> list[dataclasses.Field]:
+        return list(dataclasses.fields(cls))
+
+
+class RateLimiter:
+    """Lets at most `rate_hz` events per second through, tolerant to a quarter period of jitter."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self.period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        self.next_due = -math.inf
+
+    def allow(self, now: float) -> bool:
+        if self.period == 0.0:
+            return True
+        if now + 0.25 * self.period < self.next_due:
+            return False
+        self.next_due = max(self.next_due, now - self.period) + self.period
+        return True
+
+
+class CurveSpace:
+    """A retargeter plus pass-through: frame -> values in the retargeter's `names` order."""
+
+    def __init__(self, retargeter: Any) -> None:
+        self.retargeter = retargeter
+        self.names: list[str] = list(retargeter.names)
+        self.index = {name: i for i, name in enumerate(self.names)}
+
+    def values(self, frame: Frame) -> np.ndarray:
+        out = self.retargeter.apply(frame.aus) if frame.aus else None
+        if out is None:
+            values = np.zeros(len(self.names))
+        elif isinstance(out, Mapping):
+            values = np.array([out.get(n, 0.0) for n in self.names], dtype=np.float64)
+        else:
+            values = np.array(out, dtype=np.float64)
+        for name, value in frame.curves.items():
+            i = self.index.get(name)
+            if i is not None:
+                values[i] = value
+        np.nan_to_num(values, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+        return np.clip(values, 0.0, 1.0, out=values)
+
+
+def load_curve_space(curve_set: str) -> CurveSpace:
+    from au_animation.retarget import load_retarget  # the engine's retargeting (issue 3)
+
+    return CurveSpace(load_retarget(curve_set))
+
+
+class BridgeSet:
+    """All enabled targets of one face bridge; see the module docstring."""
+
+    def __init__(self, config: BridgeConfig, clock: Callable[[], float] = time.monotonic,
+                 trajectory_sink: TrajectorySink | None = None, servo_sink: ServoSink | None = None) -> None:
+        problems = config.validate()
+        if problems:
+            raise ValueError("; ".join(problems))
+        self.config = config
+        self.clock = clock
+        self.trajectory_sink = trajectory_sink
+        self.servo_sink = servo_sink
+        self.frames_in = 0
+        self.frames_bad = 0
+        self._spaces: dict[str, CurveSpace] = {}
+        self.osc: UdpSender | None = None
+        self.osc_encoder: oscw.OscEncoder | None = None
+        self.livelink: UdpSender | None = None
+        self.livelink_encoder: ll.LiveLinkEncoder | None = None
+        self.maestro: mae.MaestroPort | None = None
+        self.servo: ServoSafety | None = None
+        self._osc_limit = RateLimiter(config.osc_rate_hz)
+        self._ll_limit = RateLimiter(config.livelink_rate_hz)
+        self._channels: list[int] = []
+        self._device = None if config.maestro_device < 0 else config.maestro_device
+
+        if config.osc:
+            space = self._space(config.curves)
+            self.osc = UdpSender("osc", *parse_endpoint(config.osc), clock=clock)
+            self.osc_encoder = oscw.OscEncoder(space.names, config.osc_prefix, config.osc_mode,
+                                              config.osc_max_datagram)
+        if config.livelink:
+            space = self._space("arkit")
+            self.livelink = UdpSender("livelink", *parse_endpoint(config.livelink, ll.DEFAULT_PORT),
+                                      clock=clock)
+            self.livelink_encoder = ll.LiveLinkEncoder(space.names[:ll.BLENDSHAPE_COUNT],
+                                                             subject=config.livelink_subject,
+                                                             fps=round(config.livelink_rate_hz or 60))
+            self._ll_rotations = [(n, n[0].upper() + n[1:]) for n in ll.ROTATION_NAMES]
+        if config.servos_enabled or servo_sink is not None:
+            servo_map = load_servo_map(config.servo_map)
+            if config.maestro and servo_map.units != "us":
+                raise ValueError(f"servo map {servo_map.name} is in {servo_map.units!r}; the Maestro needs 'us'")
+            self.servo = ServoSafety(servo_map, timeout=config.input_timeout,
+                                     max_dt=max(0.1, 2.0 / config.servo_rate_hz))
+            self._channels = [c.channel for c in servo_map.channels]
+            if servo_map.uses_blendshapes:
+                self._space("arkit")
+        if config.maestro and self.servo is not None:
+            self.maestro = mae.MaestroPort(config.maestro, on_connect=self._maestro_setup, clock=clock)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _space(self, curve_set: str) -> CurveSpace:
+        if curve_set not in self._spaces:
+            self._spaces[curve_set] = load_curve_space(curve_set)
+        return self._spaces[curve_set]
+
+    def _maestro_setup(self) -> bytes:
+        """Sent on every (re)connection: hardware speed limits equal to the map's slew limits."""
+        assert self.servo is not None
+        return b"".join(mae.set_speed(c, s, self._device) for c, s in zip(self._channels, self.servo.slew,
+                                                                             strict=True))
+
+    @property
+    def targets(self) -> list[Any]:
+        return [t for t in (self.osc, self.livelink, self.maestro) if t is not None]
+
+    def start(self) -> None:
+        """Neutral pose first (servos), and open the serial port."""
+        if self.servo is not None:
+            self.tick()
+
+    # -- data path -----------------------------------------------------------------------------
+    def push(self, frame: Frame, now: float | None = None) -> None:
+        """One input frame: retarget and send to the animation targets, update the servo target."""
+        now = self.clock() if now is None else now
+        self.frames_in += 1
+        cache: dict[str, np.ndarray] = {}
+
+        def values(curve_set: str) -> np.ndarray:
+            if curve_set not in cache:
+                cache[curve_set] = self._spaces[curve_set].values(frame)
+            return cache[curve_set]
+
+        if self.osc is not None and self._osc_limit.allow(now):
+            self.osc.send(self.osc_encoder.encode(values(self.config.curves)), now)
+        if self.livelink is not None and self._ll_limit.allow(now):
+            shapes = values("arkit")[:ll.BLENDSHAPE_COUNT]
+            rotations = [frame.curves.get(a, frame.curves.get(b, 0.0)) for a, b in self._ll_rotations]
+            self.livelink.send(self.livelink_encoder.encode(shapes, rotations), now)
+        if self.servo is not None:
+            curves = frame.curves
+            if self.servo.map.uses_blendshapes:
+                space = self._spaces["arkit"]
+                curves = {**dict(zip(space.names, values("arkit"), strict=True)), **frame.curves}
+            self.servo.set_input(frame.aus, curves, now)
+
+    def tick(self, now: float | None = None) -> np.ndarray | None:
+        """One servo step (call at servo_rate_hz): safe pose -> Maestro, trajectory, sink."""
+        if self.servo is None:
+            return None
+        now = self.clock() if now is None else now
+        pose = self.servo.step(now)
+        self._emit(now, pose)
+        return pose
+
+    def _emit(self, now: float, pose: np.ndarray) -> None:
+        if self.maestro is not None:
+            self.maestro.write(mae.targets_command(self._channels, pose, self._device), now)
+        if self.trajectory_sink is not None:
+            self.trajectory_sink(self.servo.map.joint_names(), self.servo.map.joint_positions(pose),
+                                 1.0 / self.config.servo_rate_hz)
+        if self.servo_sink is not None:
+            self.servo_sink(now, pose)
+
+    def close(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Ramp servos to neutral (real time, slew-limited, at most stop_ramp_s), then close ports."""
+        if self.servo is not None and self.servo.last_step is not None:
+            period = 1.0 / self.config.servo_rate_hz
+            deadline = self.clock() + self.config.stop_ramp_s
+            while not self.servo.at_neutral() and self.clock() < deadline:
+                sleep(period)
+                self.tick()
+            if not self.servo.at_neutral():
+                LOG.warning("servos not back at neutral after %.1f s (slew limits too low?)",
+                            self.config.stop_ramp_s)
+        for target in self.targets:
+            target.close()
+
+    # -- health --------------------------------------------------------------------------------
+    def healths(self) -> list[TargetHealth]:
+        return [t.health for t in self.targets]
+
+    def status(self) -> tuple[int, str, dict[str, Any]]:
+        """(level 0/1/2, message, key values) for diagnostics and the CLI status line."""
+        values: dict[str, Any] = {"frames_in": self.frames_in, "frames_bad": self.frames_bad}
+        down = []
+        for health in self.healths():
+            values.update(health.as_dict())
+            if not health.up and health.errors:
+                down.append(health.name)
+        if self.servo is not None:
+            values["servo.timed_out"] = self.servo.timed_out
+            values["servo.nan_inputs"] = self.servo.nan_inputs
+            values["servo.pose"] = " ".join(f"{v:.1f}" for v in self.servo.position)
+        if not self.targets and self.servo is None:
+            return 1, "no output enabled", values
+        if down:
+            return 1, "down: " + ", ".join(down) + " (retrying)", values
+        if self.servo is not None and self.servo.timed_out:
+            return 0, "no input: servos neutral", values
+        return 0, "ok", values
