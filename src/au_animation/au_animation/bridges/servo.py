@@ -155,7 +155,8 @@ def _reader(name: str) -> Callable[[Mapping[str, float], Mapping[str, float]], f
     side = match.group(2)
 
     def one_side(aus: Mapping[str, float], suffix: str) -> float:
-        return min(1.0, _unit(aus, base) + _unit(aus, base + suffix))
+        total = _unit(aus, base) + _unit(aus, base + suffix)
+        return total if not math.isfinite(total) else min(1.0, total)  # min() would swallow a NaN
 
     if side:
         return lambda aus, curves: one_side(aus, side)
