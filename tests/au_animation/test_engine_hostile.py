@@ -1,0 +1,77 @@
+"""Property tests: arbitrary, hostile EmotionStates and event orders never push an AU outside [0, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+from au_animation.engine import Synthesizer
+from au_animation.retarget import load_retarget
+from avatar_common.emotion import CANONICAL_LABELS, sanitize
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+nasty_floats = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([float("nan"), float("inf"), -float("inf"), -1.0, 0.0, 1.0, 1e308, -1e-308, 2.5]),
+)
+labels = st.one_of(st.sampled_from([*CANONICAL_LABELS, "joy", "HAPPINESS", "", "rage", "surprise "]),
+                   st.text(max_size=8))
+weights = st.one_of(nasty_floats, st.integers(-10, 10), st.text(max_size=3), st.none())
+
+estimate = st.fixed_dictionaries({
+    "labels": st.lists(labels, max_size=10),
+    "weights": st.lists(weights, max_size=10),  # lengths differ from labels on purpose
+    "valence": nasty_floats, "arousal": nasty_floats, "confidence": nasty_floats,
+    "stamp": st.one_of(nasty_floats, st.floats(0, 100)),
+    "micro": st.one_of(st.just(""), labels),
+    "micro_intensity": weights,
+})
+event = st.one_of(
+    st.tuples(st.just("emotion"), estimate),
+    st.tuples(st.just("user"), st.booleans()),
+    st.tuples(st.just("avatar"), st.booleans()),
+)
+steps = st.lists(st.tuples(st.floats(-0.5, 2.0, allow_nan=False), st.lists(event, max_size=3)), min_size=1,
+                 max_size=25)
+
+ARKIT = load_retarget("arkit")
+META = load_retarget("metahuman")
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps, st.sampled_from(["dynamic", "static"]), st.sampled_from(["felt", "posed"]), st.integers(0, 3))
+def test_hostile_estimates_never_leave_the_unit_range(script, mode, profile, seed) -> None:
+    synth = Synthesizer(mode=mode, profile=profile, seed=seed)
+    arkit = ARKIT.bind(synth.channels)
+    meta = META.bind(synth.channels)
+    t = 0.0
+    for dt, events in script:
+        t += dt  # may go backwards: a bag loop or a reset clock
+        for kind, payload in events:
+            if kind == "emotion":
+                emotion, _ = sanitize(payload["labels"], payload["weights"], payload["valence"], payload["arousal"],
+                                      payload["confidence"], stamp=payload["stamp"],
+                                      micro_expression=payload["micro"], micro_intensity=payload["micro_intensity"])
+                synth.set_emotion(emotion, t)
+            elif kind == "user":
+                synth.set_user_speaking(payload, t)
+            else:
+                synth.set_avatar_speaking(payload, t)
+        for sub in (0.0, 0.1, 0.45):
+            frame = synth.step_array(t + sub)
+            assert frame.shape == (len(synth.channels),)
+            assert np.all(np.isfinite(frame)) and frame.min() >= 0.0 and frame.max() <= 1.0
+            for out in (arkit(frame), meta(frame)):
+                assert np.all(np.isfinite(out)) and out.min() >= 0.0 and out.max() <= 1.0
+        t += 0.45
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(CANONICAL_LABELS), st.floats(0, 1), max_size=8), st.integers(0, 100))
+def test_any_valid_blend_stays_in_range_and_is_deterministic(weights, seed) -> None:
+    frames = []
+    for _ in range(2):
+        synth = Synthesizer(seed=seed)
+        synth.set_weights(weights, 0.0)
+        frames.append(np.array([synth.step_array(i / 30.0).copy() for i in range(90)]))
+    assert np.array_equal(frames[0], frames[1])
+    assert frames[0].min() >= 0.0 and frames[0].max() <= 1.0
