@@ -94,10 +94,14 @@ def drop_repeats(segments: list[tuple[float, float, str]], duration: float) -> l
     return kept
 
 
-def truncate_loop(text: str) -> str:
-    """Cut a transcript that repeats its own beginning (the loop Whisper falls into on padding)."""
+def truncate_loop(text: str, duration: float) -> str:
+    """Cut a transcript that repeats its own beginning (the loop Whisper falls into on padding),
+    only when it has more words than the audio can hold (over 4.5 words/s): a speaker who really
+    repeats a phrase keeps it."""
     words = text.split()
     n = len(words)
+    if n <= 4.5 * max(duration, 0.5):
+        return text
     norm = [_normalize(w) for w in words]
     for period in range(3, n // 2 + 1):
         if norm[period:period * 2] == norm[:period]:
@@ -173,7 +177,7 @@ class WhisperAsr:
         ids = [i for i in r.sequences_ids[0] if i < tok.eot]
         segments = self._segments(tok, ids)
         segments = drop_repeats(segments, duration)
-        text = truncate_loop(" ".join(s[2].strip() for s in segments).strip())
+        text = truncate_loop(" ".join(s[2].strip() for s in segments).strip(), duration)
         avg_logprob = float(r.scores[0]) if r.scores else -5.0
         return self._result(text, language, avg_logprob, float(r.no_speech_prob), segments)
 
