@@ -13,7 +13,7 @@ from typing import Any
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -52,17 +52,21 @@ def node_kwargs(spec: NodeSpec, namespace: str, context: Context) -> dict[str, A
 class Stack:
     """The graph's nodes in one executor. `start()`, then `spin_once()` in a loop, then `shutdown()`."""
 
-    def __init__(self, graph: Graph, context: Context | None = None) -> None:
+    def __init__(self, graph: Graph, context: Context | None = None, executor: Executor | None = None) -> None:
+        """`context`/`executor`: join an existing rclpy context and executor (tests); default: own ones."""
         self.graph = graph
         self.context = context
-        self.executor: SingleThreadedExecutor | None = None
+        self.executor = executor
+        self._owns_executor = executor is None
+        self._owns_context = context is None
         self.nodes: list[Node] = []
 
     def start(self) -> None:
         if self.context is None:
             self.context = Context()
             rclpy.init(context=self.context, signal_handler_options=_no_signal_handlers())
-        self.executor = SingleThreadedExecutor(context=self.context)
+        if self.executor is None:
+            self.executor = SingleThreadedExecutor(context=self.context)
         classes = [(spec, load_plugin(spec)) for spec in self.graph.nodes]  # fail before starting any
         for spec, cls in classes:
             node = cls(**node_kwargs(spec, self.graph.namespace, self.context))
@@ -92,9 +96,9 @@ class Stack:
             except Exception as exc:
                 LOG.warning("error while destroying %s: %s", node.get_name(), exc)
         self.nodes.clear()
-        if self.executor is not None:
+        if self._owns_executor and self.executor is not None:
             self.executor.shutdown(timeout_sec=1.0)
-        if self.context is not None:
+        if self._owns_context and self.context is not None:
             rclpy.try_shutdown(context=self.context)
 
 
