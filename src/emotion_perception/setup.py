@@ -23,6 +23,14 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "emotion_fusion = emotion_perception.fusion_node:main",
+            "avatar-fuse = emotion_perception.fusion_cli:main",
+            "camera = emotion_perception.camera_node:main",
+            "face_emotion = emotion_perception.face_emotion_node:main",
+            "fer-train = emotion_perception.fer_train_cli:main",
+            "fer-eval = emotion_perception.fer_eval_cli:main",
+            "fer-predict = emotion_perception.fer_predict_cli:main",
+            "fer-export = emotion_perception.fer_export_cli:main",
 
         ],
     },
