@@ -25,6 +25,8 @@ setup(
         "console_scripts": [
             "face-bridge = au_animation.bridge_cli:main",
             "face_bridge = au_animation.bridge_node:main",
+            "au-synth = au_animation.synth_cli:main",
+            "expression_synthesizer = au_animation.expression_node:main",
 
         ],
     },

@@ -1,0 +1,155 @@
+"""expression_synthesizer: fused emotion + speaking flags in, face/action_units out at a fixed rate.
+
+A thin adapter around au_animation.engine.Synthesizer. Callbacks only queue their input; the timer
+(node clock, so `use_sim_time` works) applies the queue at the tick's time and publishes one
+ActionUnits frame stamped with that time. Engine time is seconds since the first tick, so the same
+messages under the same (sim) clock give identical frames.
+
+Topics (relative): affect/fused (avatar_msgs/EmotionState), speech/user_speaking and avatar/speaking
+(std_msgs/Bool) in; face/action_units (avatar_msgs/ActionUnits) out; /diagnostics at 1 Hz.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, emotion_from_msg, run_node
+from avatar_msgs.msg import ActionUnits, EmotionState
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from std_msgs.msg import Bool
+
+from au_animation.engine import MODES, PROFILES, Synthesizer
+
+DEFAULT_RATE_HZ = 60.0
+MAX_RATE_HZ = 1000.0
+QUEUE_LIMIT = 1000  # events kept between two ticks; older ones are dropped first
+
+
+class ExpressionSynthesizerNode(Node):
+    """Publishes the synthesizer's AU vector on face/action_units at `rate_hz`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("expression_synthesizer", **kwargs)
+        self.rate_hz = float(self._param(
+            "rate_hz", DEFAULT_RATE_HZ, "Frames per second published on face/action_units (node clock).",
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1.0 <= v <= MAX_RATE_HZ))
+        mode = str(self._param("mode", "dynamic", f"Synthesis mode: {' | '.join(MODES)}.", lambda v: v in MODES))
+        profile = str(self._param("profile", "felt", f"Timing profile: {' | '.join(PROFILES)}.",
+                                  lambda v: v in PROFILES))
+        seed = int(self._param("seed", 0, "Random seed (blinks, felt irregularity): same seed, same face.",
+                               lambda v: isinstance(v, int) and not isinstance(v, bool)))
+        life = bool(self._param("life", True, "Blinks, breathing and micro-motion (dynamic mode only).",
+                                lambda v: isinstance(v, bool)))
+        self.synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
+        self._names = list(self.synth.channels)
+        self._pending: list[tuple[str, Any]] = []
+        self._origin_ns: int | None = None
+        self._step_us: list[float] = []
+        self._dropped = 0
+        self._problems = 0
+        self._received = 0
+
+        self.publisher = self.create_publisher(ActionUnits, "face/action_units", 10)
+        self.create_subscription(EmotionState, "affect/fused", self.emotion_callback, 10)
+        self.create_subscription(Bool, "speech/user_speaking", self.user_speaking_callback, 10)
+        self.create_subscription(Bool, "avatar/speaking", self.avatar_speaking_callback, 10)
+        self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
+        self.diagnostics = Diagnostics(self, self.check)
+        self.get_logger().info(
+            f"expression synthesizer: {mode}/{profile}, {self.rate_hz:g} Hz, {len(self._names)} AU channels")
+
+    def _param(self, name: str, default: Any, description: str, valid: Callable[[Any], bool]) -> Any:
+        """Declare a parameter (any type accepted, so `rate_hz:=30` works); invalid -> one log line, default."""
+        self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
+        value = self.get_parameter(name).value
+        try:
+            ok = bool(valid(value)) and not (isinstance(value, float) and not math.isfinite(value))
+        except TypeError:
+            ok = False
+        if not ok:
+            self.get_logger().error(f"parameter {name}={value!r} is invalid; using {default!r}")
+            return default
+        return value
+
+    # -- callbacks: store input only ---------------------------------------------------------------
+    def _queue(self, kind: str, payload: Any) -> None:
+        if len(self._pending) >= QUEUE_LIMIT:
+            self._pending.pop(0)
+            self._dropped += 1
+        self._pending.append((kind, payload))
+
+    def emotion_callback(self, msg: EmotionState) -> None:
+        self._received += 1
+        self._queue("emotion", msg)
+
+    def user_speaking_callback(self, msg: Bool) -> None:
+        self._queue("user", bool(msg.data))
+
+    def avatar_speaking_callback(self, msg: Bool) -> None:
+        self._queue("avatar", bool(msg.data))
+
+    # -- timer ---------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        now = self.get_clock().now()
+        if self._origin_ns is None or now.nanoseconds < self._origin_ns:
+            if self._origin_ns is not None:
+                self.get_logger().warning("clock went back: expression state reset")
+                self.synth.reset()
+            self._origin_ns = now.nanoseconds
+        t = (now.nanoseconds - self._origin_ns) * 1e-9
+        start = time.perf_counter()
+        pending, self._pending = self._pending, []
+        for kind, payload in pending:
+            self._apply(kind, payload, t)
+        values = self.synth.step_array(t)
+        msg = ActionUnits(names=self._names, intensities=values.tolist())
+        msg.header.stamp = now.to_msg()
+        self.publisher.publish(msg)
+        self._step_us.append((time.perf_counter() - start) * 1e6)
+        if len(self._step_us) > 600:
+            del self._step_us[:300]
+
+    def _apply(self, kind: str, payload: Any, t: float) -> None:
+        if kind == "emotion":
+            emotion, problems = emotion_from_msg(payload)
+            if problems:
+                self._problems += 1
+                self.get_logger().warning(f"affect/fused: {'; '.join(problems)[:300]}", throttle_duration_sec=5.0)
+            self.synth.set_emotion(emotion, t)
+        elif kind == "user":
+            self.synth.set_user_speaking(payload, t)
+        else:
+            self.synth.set_avatar_speaking(payload, t)
+
+    def check(self) -> tuple[int, str, dict[str, Any]]:
+        recent = self._step_us[-120:]
+        mean_us = sum(recent) / len(recent) if recent else 0.0
+        worst_us = max(recent) if recent else 0.0
+        budget_us = 1e6 / self.rate_hz
+        level, message = OK, "publishing"
+        if not recent:
+            level, message = WARN, "no frame yet (clock not running?)"
+        elif worst_us > budget_us:
+            level, message = ERROR, f"a frame took {worst_us:.0f} us, over the {budget_us:.0f} us period"
+        elif mean_us > 0.5 * budget_us:
+            level, message = WARN, f"frames take {mean_us:.0f} us on average"
+        amps = self.synth.amplitudes()
+        dominant = max(amps, key=lambda k: amps[k])
+        return level, message, {
+            "mode": self.synth.mode, "profile": self.synth.profile, "rate_hz": self.rate_hz,
+            "frames": self.synth.frames, "step_mean_us": f"{mean_us:.1f}", "step_max_us": f"{worst_us:.1f}",
+            "estimates": self._received, "estimates_fixed": self._problems, "stale_ignored": self.synth.ignored,
+            "dropped_events": self._dropped, "dominant": f"{dominant} {amps[dominant]:.2f}",
+        }
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(ExpressionSynthesizerNode, args)
+
+
+if __name__ == "__main__":
+    main()

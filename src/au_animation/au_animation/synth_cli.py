@@ -1,0 +1,202 @@
+"""au-synth: emotion weights over time -> AU (or ARKit / MetaHuman) curve frames as JSONL or CSV.
+
+Works without ROS. Examples:
+
+    au-synth --emotion happiness=0.7 --emotion surprise=0.4 --duration 3
+    au-synth --timeline talk.jsonl --curves arkit --format csv --output talk.csv
+
+Timeline (JSONL, one event per line, '#' comments allowed), applied at its time `t` (seconds):
+
+    {"t": 0.0, "weights": {"happiness": 0.6}}
+    {"t": 1.5, "weights": {"happiness": 0.6}, "micro_expression": "disgust", "micro_intensity": 0.8}
+    {"t": 2.0, "user_speaking": true}
+    {"t": 3.0, "avatar_speaking": true}
+    {"t": 4.0, "weights": {}}
+
+`weights` replaces the current estimate (labels not listed fall to 0); the other keys are optional.
+Output rows: {"t": seconds, "curves": {name: value}} (JSONL) or t,name,... (CSV).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from au_animation.engine import MODES, PROFILES, Synthesizer
+from au_animation.retarget import MAPS, load_retarget
+
+EVENT_KEYS = {"t", "weights", "micro_expression", "micro_intensity", "user_speaking", "avatar_speaking"}
+
+
+@dataclass
+class Event:
+    t: float
+    weights: dict[str, float] | None = None
+    micro_expression: str = ""
+    micro_intensity: float = 0.0
+    user_speaking: bool | None = None
+    avatar_speaking: bool | None = None
+    order: int = 0
+
+
+def parse_emotion(text: str) -> tuple[str, float]:
+    """'happiness=0.7' -> ('happiness', 0.7)."""
+    name, sep, value = text.partition("=")
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = math.nan
+    if not sep or not name.strip() or not math.isfinite(weight):
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT (e.g. happiness=0.7), got {text!r}")
+    return name.strip(), weight
+
+
+def read_timeline(lines: Iterator[str], source: str = "timeline") -> list[Event]:
+    """Parse timeline JSONL into events sorted by time (stable). Raises ValueError with the line number."""
+    events: list[Event] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
+            unknown = set(row) - EVENT_KEYS
+            if unknown:
+                raise ValueError(f"unknown keys {sorted(unknown)}")
+            t = float(row["t"])
+            if not math.isfinite(t) or t < 0.0:
+                raise ValueError("t must be a finite time >= 0")
+            weights = row.get("weights")
+            if weights is not None and not isinstance(weights, dict):
+                raise ValueError("weights must be an object {label: weight}")
+            events.append(Event(
+                t=t, weights=weights, micro_expression=str(row.get("micro_expression") or ""),
+                micro_intensity=float(row.get("micro_intensity", 0.0) or 0.0),
+                user_speaking=None if row.get("user_speaking") is None else bool(row["user_speaking"]),
+                avatar_speaking=None if row.get("avatar_speaking") is None else bool(row["avatar_speaking"]),
+                order=len(events),
+            ))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{source}:{number}: {exc}") from exc
+    return sorted(events, key=lambda e: (e.t, e.order))
+
+
+def apply_event(synth: Synthesizer, event: Event) -> None:
+    if event.user_speaking is not None:
+        synth.set_user_speaking(event.user_speaking, event.t)
+    if event.avatar_speaking is not None:
+        synth.set_avatar_speaking(event.avatar_speaking, event.t)
+    if event.weights is not None:
+        synth.set_weights(event.weights, event.t, micro_expression=event.micro_expression,
+                          micro_intensity=event.micro_intensity)
+    elif event.micro_expression:
+        synth.flash_micro(event.micro_expression, event.micro_intensity, event.t)
+
+
+def synthesize(events: list[Event], duration: float, fps: float, mode: str = "dynamic", profile: str = "felt",
+               curves: str = "au", seed: int = 0, life: bool = True) -> tuple[tuple[str, ...], Iterator[tuple]]:
+    """Output names and a generator of (t, values) frames; frame i is at t = i / fps."""
+    synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
+    names: tuple[str, ...] = synth.channels
+    convert = None
+    if curves != "au":
+        convert = load_retarget(curves).bind(synth.channels)
+        names = convert.names
+
+    def frames() -> Iterator[tuple]:
+        pending = list(events)
+        for i in range(round(duration * fps)):
+            t = i / fps
+            while pending and pending[0].t <= t:
+                apply_event(synth, pending.pop(0))
+            values = synth.step_array(t)
+            yield t, (convert(values) if convert is not None else values)
+
+    return names, frames()
+
+
+def write(names: tuple[str, ...], frames: Iterator[tuple], fmt: str, out: IO[str], digits: int = 5) -> int:
+    count = 0
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["t", *names])
+        for t, values in frames:
+            writer.writerow([f"{t:.6f}", *(f"{v:.{digits}f}" for v in values)])
+            count += 1
+    else:
+        for t, values in frames:
+            row = {"t": round(t, 6), "curves": {n: round(float(v), digits) for n, v in zip(names, values, strict=True)}}
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+            count += 1
+    return count
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="au-synth", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Timeline format and examples: see the module docstring or docs/au_engine.md.",
+    )
+    parser.add_argument("--emotion", action="append", type=parse_emotion, default=[], metavar="NAME=W",
+                        help="emotion weight held from t=0 for the whole duration (repeatable)")
+    parser.add_argument("--timeline", type=Path, metavar="FILE",
+                        help="JSONL of timed events: {\"t\": s, \"weights\": {...}, \"micro_expression\": ..., "
+                             "\"user_speaking\": bool, \"avatar_speaking\": bool}; '-' reads stdin")
+    parser.add_argument("--duration", type=float, default=3.0, metavar="S", help="seconds to render (default 3)")
+    parser.add_argument("--fps", type=float, default=60.0, metavar="N", help="frames per second (default 60)")
+    parser.add_argument("--mode", choices=MODES, default="dynamic", help="dynamic (rise-hold-fall) or static pose")
+    parser.add_argument("--profile", choices=PROFILES, default="felt", help="felt (spontaneous) or posed timing")
+    parser.add_argument("--curves", choices=("au", *MAPS), default="au", help="output AU values or retargeted curves")
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (blinks, felt irregularity)")
+    parser.add_argument("--no-life", action="store_true", help="no blinks, breathing or micro-motion")
+    parser.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (math.isfinite(args.duration) and 0.0 < args.duration <= 3600.0):
+        parser.error("--duration must be in (0, 3600] seconds")
+    if not (math.isfinite(args.fps) and 1.0 <= args.fps <= 1000.0):
+        parser.error("--fps must be in [1, 1000]")
+    events: list[Event] = []
+    if args.emotion:
+        events.append(Event(t=0.0, weights=dict(args.emotion), order=-1))
+    if args.timeline is not None:
+        try:
+            if str(args.timeline) == "-":
+                events += read_timeline(iter(sys.stdin), "stdin")
+            else:
+                with args.timeline.open() as handle:
+                    events += read_timeline(handle, str(args.timeline))
+        except (OSError, ValueError) as exc:
+            print(f"au-synth: {exc}", file=sys.stderr)
+            return 2
+    events.sort(key=lambda e: (e.t, e.order))
+    names, frames = synthesize(events, args.duration, args.fps, args.mode, args.profile, args.curves, args.seed,
+                               life=not args.no_life)
+    try:
+        if args.output is not None:
+            with args.output.open("w") as out:
+                write(names, frames, args.format, out)
+        else:
+            write(names, frames, args.format, sys.stdout)
+            sys.stdout.flush()
+    except BrokenPipeError:  # `au-synth ... | head`
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
