@@ -1,0 +1,1 @@
+"""Face pipeline without rclpy: image conversion, detection, tracking, crops, classification."""

@@ -1,0 +1,71 @@
+"""Frame -> faces -> expression probabilities: the logic shared by face_emotion, fer-predict and bench."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from avatar_common.emotion import CANONICAL_LABELS, valence_arousal
+
+from .classifier import Classifier
+from .crop import crop_face
+from .detector import Box, HaarFaceDetector
+from .tracker import IouTracker
+
+
+@dataclass
+class FaceResult:
+    id: str
+    box: Box
+    probs: np.ndarray
+
+    def weights(self) -> dict[str, float]:
+        return {lab: float(p) for lab, p in zip(CANONICAL_LABELS, self.probs, strict=False)}
+
+    @property
+    def top(self) -> tuple[str, float]:
+        i = int(np.argmax(self.probs))
+        return CANONICAL_LABELS[i], float(self.probs[i])
+
+    def valence_arousal(self) -> tuple[float, float]:
+        return valence_arousal(self.weights())
+
+    def confidence(self) -> float:
+        """Top probability scaled by the detector score: trust in this estimate, in [0, 1]."""
+        return float(np.clip(self.top[1] * (0.5 + 0.5 * self.box.score), 0.0, 1.0))
+
+
+@dataclass
+class FrameResult:
+    faces: list[FaceResult]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class FacePipeline:
+    """Detect (all or largest), track, crop and classify faces in a gray frame."""
+
+    def __init__(self, classifier: Classifier, detector: HaarFaceDetector | None = None,
+                 tracker: IouTracker | None = None, all_faces: bool = False, margin: float = 0.15,
+                 max_faces: int = 4) -> None:
+        self.classifier = classifier
+        self.detector = detector or HaarFaceDetector()
+        self.tracker = tracker if tracker is not None else IouTracker()
+        self.all_faces = all_faces
+        self.margin = margin
+        self.max_faces = max(1, max_faces)
+
+    def process(self, gray: np.ndarray) -> FrameResult:
+        t0 = time.perf_counter()
+        boxes = self.detector.detect(gray)
+        boxes = boxes[: (self.max_faces if self.all_faces else 1)]
+        t1 = time.perf_counter()
+        tracked = self.tracker.update(boxes) if self.tracker is not None else [("", b) for b in boxes]
+        faces: list[FaceResult] = []
+        if tracked:
+            crops = np.stack([crop_face(gray, b, self.margin) for _, b in tracked])
+            probs = self.classifier.predict(crops)
+            faces = [FaceResult(fid, b, p) for (fid, b), p in zip(tracked, probs, strict=False)]
+        t2 = time.perf_counter()
+        return FrameResult(faces, {"detect_ms": (t1 - t0) * 1e3, "classify_ms": (t2 - t1) * 1e3,
+                                   "total_ms": (t2 - t0) * 1e3})
