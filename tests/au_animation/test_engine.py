@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from au_animation.engine import Synthesizer, load_tables
-from au_animation.engine.curves import TURN_MARGIN, Curve
+from au_animation.engine.curves import TURN_MARGIN, Curve, pchip_slopes
 from au_animation.engine.tracks import EmotionTrack, Phase
 from au_animation.retarget import load_retarget
 from avatar_common.emotion import CANONICAL_LABELS
+from scipy.interpolate import PchipInterpolator
 
 FPS = 60.0
 EMOTIONS = CANONICAL_LABELS[1:]
@@ -142,6 +143,18 @@ def test_curves_never_overshoot_their_keys() -> None:
         curve = Curve.through(times, values, end_slope=None)
         probe = [curve(t) for t in np.linspace(times[0] - 0.1, times[-1] + 0.1, 400)]
         assert min(probe) >= values.min() - 1e-9 and max(probe) <= values.max() + 1e-9
+
+
+def test_pchip_slopes_are_scipys() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        n = int(rng.integers(2, 8))
+        x = np.cumsum(rng.uniform(0.01, 1.0, n))
+        y = rng.uniform(0, 1, n) if rng.random() < 0.5 else np.sort(rng.uniform(0, 1, n))
+        if rng.random() < 0.2:
+            y[1] = y[0]  # flat pieces
+        expected = PchipInterpolator(x, y).derivative()(x)
+        np.testing.assert_allclose(pchip_slopes(list(x), list(y)), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_antagonists_stronger_wins_and_own_combinations_stay() -> None:
