@@ -130,3 +130,18 @@ def test_invalid_tables_are_rejected(tmp_path) -> None:
         load_table(str(path))
     with pytest.raises(ValueError, match="unknown retarget map"):
         load_table("blender")
+
+
+def test_every_engine_channel_reaches_the_rigs() -> None:
+    from au_animation.engine import load_tables
+
+    channels = load_tables().channels()
+    for name, unmapped in (("arkit", {"AU38"}), ("metahuman", set())):  # ARKit has no nostril-dilation shape
+        rt = load_retarget(name)
+        bound = rt.bind(channels)
+        for j, channel in enumerate(channels):
+            if channel in unmapped:
+                continue
+            one = np.zeros(len(channels))
+            one[j] = 0.5
+            assert bound(one).max() > 0.0, (name, channel)
