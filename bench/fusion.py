@@ -3,7 +3,10 @@
 
 1. update_us: cost of one fused update in the pure core (ingest one estimate + fuse + publish
    decision), on a realistic mix: 30 fps face frames with noise, a text estimate every 50 updates.
-2. delay_ms: the delay from an affect/text message to the first face/action_units frame that
+2. engine: with the pure au_animation engine on a simulated 60 Hz clock (no scheduling), how many
+   ticks after the one that applies a fused estimate the first reflecting frame comes (the
+   structural part of the delay below).
+3. delay: the delay from an affect/text message to the first face/action_units frame that
    reflects it (p50/p99), in one process and one executor like `avatar-stack`: the real
    emotion_fusion and expression_synthesizer nodes (60 Hz, dynamic, felt) and a bench node that
    publishes alternating happy / sad text estimates at random phases against the frame timer.
@@ -96,7 +99,51 @@ def bench_core(updates: int) -> dict[str, Any]:
             "workload": "7-label face frames at 30 fps + a text estimate every 50 updates; ingest+fuse+decide"}
 
 
-# -- 2. ROS delay ---------------------------------------------------------------------------------
+# -- 2. the engine alone, no scheduling -------------------------------------------------------------
+def bench_engine_ticks(trials: int, spacing: float, eps: float, seed: int) -> dict[str, Any]:
+    """Frames from the tick at which the synthesizer applies a fused estimate to the first frame that
+    reflects it, with the pure engine on a simulated 60 Hz clock (the structural part of the delay)."""
+    try:
+        from au_animation.engine import Synthesizer
+    except ImportError as exc:
+        return {"skipped": f"au_animation engine not available: {exc}"}
+    from avatar_common.emotion import sanitize
+    from emotion_perception.fusion import EmotionFuser
+
+    synth = Synthesizer(mode="dynamic", profile="felt", life=False, seed=seed)
+    names = list(synth.channels)
+    fuser = EmotionFuser()
+    rng = random.Random(seed)
+    frames: list[list[float]] = []
+    ticks: list[int] = []
+    next_trial, i, k, pending = 1.0, 0, 0, None
+    while i <= trials or pending:
+        t = k / 60.0
+        if pending is None and i <= trials and t >= next_trial:
+            label = "happiness" if i % 2 == 0 else "sadness"
+            estimate, _ = sanitize([label], [0.9], confidence=0.9, stamp=t, utterance_id=f"b{i}")
+            fuser.ingest("text", estimate, t)
+            synth.set_emotion(fuser.fuse(t).emotion, t)  # applied at the tick, as the node does
+            pending = (i, label, len(frames))
+            next_trial, i = t + spacing + rng.uniform(0.0, FRAME_MS / 1000.0), i + 1
+        frames.append(synth.step_array(t).tolist())
+        if pending and len(frames) - pending[2] > 30:
+            n, label, before = pending
+            up, down = RESPONSE[label]
+            idx_up, idx_down = [names.index(a) for a in up], [names.index(a) for a in down]
+            prev, base = frames[before - 2], frames[before - 1]
+            for j, values in enumerate(frames[before:]):
+                if departure(values, base, prev, j + 1, idx_up, idx_down) > eps:
+                    if n > 0:
+                        ticks.append(j)
+                    break
+            pending = None
+        k += 1
+    return {"ticks_after_application": summary([float(x) for x in ticks], 2),
+            "meaning": "0 = the frame of the tick that applies the estimate already moves; 1 = the next one"}
+
+
+# -- 3. ROS delay ---------------------------------------------------------------------------------
 def bench_delay(trials: int, spacing: float, eps: float, visible: float, seed: int) -> dict[str, Any]:
     try:
         from au_animation.expression_node import ExpressionSynthesizerNode
@@ -225,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"bench": "fusion", "python": sys.version.split()[0],
                               "cpu_count": os.cpu_count(), "loadavg_1min": round(os.getloadavg()[0], 2)}
     result["core"] = bench_core(args.updates)
+    result["engine"] = bench_engine_ticks(args.trials, args.spacing, args.eps, args.seed)
     if not args.no_ros:
         result["delay"] = bench_delay(args.trials, args.spacing, args.eps, args.visible, args.seed)
     print(json.dumps(result, indent=2))

@@ -126,6 +126,12 @@ def test_fusion_node_bad_params_file_falls_back(ros, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("schema_version: 1\nmodalities: {text: {weight: -1, half_life_s: 0}}\n")
     node = ros.add(EmotionFusionNode(**ros.node_kwargs(parameter_overrides=[
-        Parameter("params_file", value=str(bad))])))
+        Parameter("params_file", value=str(bad)), Parameter("publish_rate_hz", value=5),
+        Parameter("check_rate_hz", value="fast")])))
     assert node.params.modalities == default_params().modalities
     assert node.get_name() == "emotion_fusion"
+    assert node.policy.period == pytest.approx(0.2)  # an int from a YAML profile is fine
+    assert node.params.check_rate_hz == default_params().check_rate_hz  # a string is not
+    other = ros.add(EmotionFusionNode(**ros.node_kwargs(node_name="fusion_b", parameter_overrides=[
+        Parameter("params_file", value=3)])))
+    assert other.params == default_params() and other.get_name() == "fusion_b"

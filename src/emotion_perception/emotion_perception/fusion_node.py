@@ -14,8 +14,9 @@ import time
 from functools import partial
 from typing import Any
 
-from avatar_common.node_utils import OK, WARN, Diagnostics, declare, emotion_from_msg, emotion_to_msg, run_node
+from avatar_common.node_utils import OK, WARN, Diagnostics, emotion_from_msg, emotion_to_msg, run_node
 from avatar_msgs.msg import EmotionState
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from emotion_perception.fusion.core import SOURCE, EmotionFuser, PublishPolicy
@@ -30,14 +31,18 @@ class EmotionFusionNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", NODE_NAME), **kwargs)
-        params = self._load_params(declare(
-            self, "params_file", "", "Fusion parameter YAML (weights, half-lives, smoothing); '' = packaged default"))
-        rate = declare(self, "publish_rate_hz", params.publish_rate_hz,
-                       "Steady output rate of affect/fused in Hz (changes are published at once in addition)")
-        check = declare(self, "check_rate_hz", params.check_rate_hz,
-                        "How often the decaying state is checked for a meaningful change, in Hz")
-        threshold = declare(self, "change_threshold", params.change_threshold,
-                            "Publish at once when a weight, valence, arousal or confidence moved by this much")
+        path = self._declare("params_file", "",
+                             "Fusion parameter YAML (weights, half-lives, smoothing); '' = packaged default")
+        if not isinstance(path, str):
+            self.get_logger().error(f"parameter params_file={path!r} is not a path: using the packaged defaults")
+            path = ""
+        params = self._load_params(path)
+        rate = self._declare("publish_rate_hz", params.publish_rate_hz,
+                             "Steady output rate of affect/fused in Hz (changes are published at once in addition)")
+        check = self._declare("check_rate_hz", params.check_rate_hz,
+                              "How often the decaying state is checked for a meaningful change, in Hz")
+        threshold = self._declare("change_threshold", params.change_threshold,
+                                  "Publish at once when a weight, valence, arousal or confidence moved by this much")
         rate = self._positive("publish_rate_hz", rate, params.publish_rate_hz, 1000.0)
         check = self._positive("check_rate_hz", check, params.check_rate_hz, 1000.0)
         threshold = self._in_range("change_threshold", threshold, params.change_threshold, 0.0, 1.0)
@@ -63,6 +68,11 @@ class EmotionFusionNode(Node):
         self._diagnostics = Diagnostics(self, self._health)
 
     # -- parameters ------------------------------------------------------------------------------
+    def _declare(self, name: str, default: Any, description: str) -> Any:
+        """Declare with dynamic typing, so `publish_rate_hz: 5` (an int) or a wrong type is validated, not a crash."""
+        self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
+        return self.get_parameter(name).value
+
     def _load_params(self, path: str) -> FusionParams:
         try:
             return load_params(str(path) if path else None)
@@ -79,7 +89,7 @@ class EmotionFusionNode(Node):
     def _in_range(self, name: str, value: Any, default: float, low: float, high: float,
                   exclusive_low: bool = False) -> float:
         try:
-            x = float(value)
+            x = math.nan if isinstance(value, bool | str) else float(value)
         except (TypeError, ValueError):
             x = math.nan
         ok = math.isfinite(x) and (x > low if exclusive_low else x >= low) and x <= high
