@@ -288,3 +288,21 @@ def test_stale_estimates_and_time_jumps() -> None:
     assert col(synth, frames, "AU04")[-1] > 0.5 and col(synth, frames, "AU12")[-1] == 0.0
     back = synth.step_array(0.5)  # the clock went back (bag loop): reset to neutral
     assert back.max() == 0.0 and synth.frames == 1
+
+
+def test_bogus_stamps_cannot_block_later_estimates() -> None:
+    synth = Synthesizer(life=False)
+    assert synth.set_weights({"anger": 1.0}, 0.0, stamp=float("inf"))
+    assert synth.set_weights({"happiness": 1.0}, 0.1, stamp=1000.0)
+    assert synth.set_weights({"happiness": 1.0}, 0.2, stamp=1e12)  # far future
+    assert synth.set_weights({"sadness": 1.0}, 0.3, stamp=1001.0)  # far older than that: a reset clock
+    assert not synth.set_weights({"fear": 1.0}, 0.4, stamp=995.0)  # a few seconds older: stale
+    frames = run(synth, 3.0, start=30)
+    assert col(synth, frames, "AU15")[-1] > 0.4 and col(synth, frames, "AU20")[-1] == 0.0
+
+
+def test_static_applies_small_changes_exactly() -> None:
+    synth = Synthesizer(mode="static")
+    synth.set_weights({"happiness": 0.50}, 0.0)
+    synth.set_weights({"happiness": 0.51}, 0.1)
+    assert synth.step(0.2)["AU12"] == pytest.approx(0.51 * base_aus("happiness")["AU12"])

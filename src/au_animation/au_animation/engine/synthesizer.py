@@ -27,6 +27,7 @@ from au_animation.engine.tables import PROFILES, Tables, load_tables
 from au_animation.engine.tracks import EmotionTrack, Envelope, Flash, Phase
 
 MODES: tuple[str, ...] = ("dynamic", "static")
+STALE_WINDOW = 30.0  # s: an estimate older than the last applied one by up to this much is stale
 _LOG = logging.getLogger(__name__)
 _SURPRISE = CANONICAL_LABELS.index("surprise")
 _LISTEN, _THINK = len(CANONICAL_LABELS), len(CANONICAL_LABELS) + 1
@@ -103,12 +104,16 @@ class Synthesizer:
         """Apply a validated estimate (avatar_common.emotion.sanitize) at time t; False if ignored.
 
         Labels the estimate does not list fall to 0. An estimate whose stamp is older than one already
-        applied is stale and ignored (out-of-order delivery); stamp 0 means "unknown" and is accepted.
+        applied (by at most STALE_WINDOW s) is stale and ignored (out-of-order delivery); stamp 0 or a
+        non-finite stamp means "unknown" and is accepted; a much older stamp (a reset clock, a bag
+        loop) or a bogus far-future one cannot block later estimates.
         """
-        if emotion.stamp > 0.0 and emotion.stamp < self._last_stamp:
+        stamp = emotion.stamp if math.isfinite(emotion.stamp) else 0.0
+        if 0.0 < stamp < self._last_stamp and self._last_stamp - stamp <= STALE_WINDOW:
             self.ignored += 1
             return False
-        self._last_stamp = max(self._last_stamp, emotion.stamp)
+        if stamp > 0.0:
+            self._last_stamp = stamp  # newer, or far older (a reset clock): take it as the reference
         t = self._event_time(t)
         for track in self.tracks:
             track.set_target(float(emotion.weights.get(track.label, 0.0)), t)

@@ -65,7 +65,8 @@ class EmotionTrack:
     def set_target(self, weight: float, t: float) -> bool:
         """Aim at `weight` (in [0, 1], scaled by the profile gain) from time t; True if a new curve started."""
         goal = min(1.0, max(0.0, weight * self.timing.gain))
-        if abs(goal - self.target) < DEADBAND and not (goal == 0.0 and self.target > 0.0):
+        if goal == self.target or (self.dynamic and abs(goal - self.target) < DEADBAND
+                                   and not (goal == 0.0 and self.target > 0.0)):
             return False
         self.target = goal
         if not self.dynamic:
