@@ -160,6 +160,9 @@ def test_stale_estimate_decays_monotonically() -> None:
     g = EmotionFuser()
     g.ingest("text", est({"anger": 1.0}, 1.0, stamp=40.0), 50.0)
     assert w(g, 50.0)["anger"] == pytest.approx(W_TEXT * 2 ** (-10 / H_TEXT) / FLOOR)
+    # One from another clock (minutes old on arrival) is reported and has no effect.
+    assert any("clocks" in p for p in g.ingest("face", est({"fear": 1.0}, 1.0, stamp=1.0), 500.0))
+    assert w(g, 500.0)["fear"] == 0.0
 
 
 def test_burst_of_utterances_latest_wins() -> None:

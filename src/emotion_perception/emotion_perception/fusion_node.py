@@ -31,6 +31,7 @@ class EmotionFusionNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", NODE_NAME), **kwargs)
+        self._stamp = self.get_clock().now()
         path = self._declare("params_file", "",
                              "Fusion parameter YAML (weights, half-lives, smoothing); '' = packaged default")
         if not isinstance(path, str):
@@ -101,7 +102,8 @@ class EmotionFusionNode(Node):
 
     # -- data path -------------------------------------------------------------------------------
     def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        self._stamp = self.get_clock().now()
+        return self._stamp.nanoseconds * 1e-9
 
     def _on_estimate(self, modality: str, msg: EmotionState) -> None:
         start = time.perf_counter()
@@ -123,7 +125,7 @@ class EmotionFusionNode(Node):
         reason = self.policy.decide(fused.emotion, now)
         if reason is None:
             return
-        msg = emotion_to_msg(fused.emotion, self.get_clock().now().to_msg(), source=SOURCE)
+        msg = emotion_to_msg(fused.emotion, self._stamp.to_msg(), source=SOURCE)  # the time it was fused for
         self._pub.publish(msg)
         self.policy.sent(fused.emotion, now)
         self.fuser.consume_micro()

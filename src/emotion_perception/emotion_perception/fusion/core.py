@@ -51,6 +51,7 @@ from avatar_common.emotion import CANONICAL_LABELS, Emotion, sanitize, valence_a
 from emotion_perception.fusion.params import FusionParams, ModalityParams, default_params
 
 SOURCE = "fused"
+STALE_WARNING_S = 60.0  # an estimate this old on arrival most likely comes from another clock
 
 
 @dataclass
@@ -138,6 +139,8 @@ class EmotionFuser:
         elif stamp > now:
             problems.append(f"stamp {stamp - now:.3f} s in the future clamped to now")
             stamp = now
+        elif now - stamp > STALE_WARNING_S:
+            problems.append(f"stamp {now - stamp:.0f} s old (clocks out of step?): counts with its decayed weight")
         valence, arousal = clean.valence, clean.arousal
         has_labels = bool(clean.weights)
         if self.params.derive_va_from_labels and has_labels and valence == 0.0 and arousal == 0.0:
