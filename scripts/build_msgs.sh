@@ -18,6 +18,7 @@ grep -l '/opt/python/cp311-cp311' "$venv"/share/*/cmake/*.cmake 2>/dev/null | wh
 done
 
 build="$root/build/avatar_msgs"
+mkdir -p "$build"
 cmake -S "$root/msg" -B "$build" -DCMAKE_INSTALL_PREFIX="$venv" -DBUILD_TESTING=OFF \
   -DPython3_EXECUTABLE="$py" -DCMAKE_BUILD_TYPE=Release >"$build.log" 2>&1 \
   || { tail -40 "$build.log"; exit 1; }
