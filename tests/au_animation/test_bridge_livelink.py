@@ -120,3 +120,27 @@ def test_receiver_down_is_retried_with_backoff_not_raised() -> None:
     finally:
         sock.close()
         bridges.close()
+
+
+def test_rate_limit_holds_back_and_flushes_the_latest_frame(receiver: socket.socket) -> None:
+    port = receiver.getsockname()[1]
+    clock = [50.0]
+    bridges = BridgeSet(BridgeConfig(livelink=f"127.0.0.1:{port}", livelink_rate_hz=60), clock=lambda: clock[0])
+    arkit = load_retarget("arkit")
+    for i in range(4):  # a burst: four frames within 4 ms (< a quarter of the 60 Hz period)
+        bridges.push(split({"AU26": 0.2 * (i + 1)}))
+        clock[0] += 0.0008
+    assert bridges.holding
+    bridges.flush()  # too early: still held
+    clock[0] += 1 / 60
+    bridges.flush()
+    assert not bridges.holding
+    bridges.push(split({"AU26": 0.1}))  # held again (< 1 period), sent by close()
+    bridges.close()
+    packets = [decode(receiver.recv(2048)) for _ in range(3)]
+    jaw = arkit.names.index("jawOpen")
+    expected = [arkit.apply({"AU26": v})[jaw] for v in (0.2, 0.8, 0.1)]
+    np.testing.assert_allclose([p["values"][jaw] for p in packets], expected, atol=1e-6)
+    receiver.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        receiver.recv(2048)

@@ -100,8 +100,10 @@ def run(args: argparse.Namespace, stream: IO[str]) -> dict[str, Any]:
             if now >= next_status:
                 print(json.dumps(bridges.status()[2]), file=sys.stderr, flush=True)
                 next_status = now + args.status_interval
+            bridges.flush(now)
             if pending is None:
                 wait = 0.1 if servo_period is None else max(0.0, next_tick - time.monotonic())
+                wait = min(wait, 0.005) if bridges.holding else wait
                 try:
                     item = frames.get(timeout=wait)
                 except queue.Empty:

@@ -45,6 +45,9 @@ class FaceBridgeNode(Node):
         if self.bridges.servo is not None:
             self.bridges.start()
             self._servo_timer = self.create_timer(1.0 / config.servo_rate_hz, self.servo_callback)
+        self._flush_timer = None
+        if config.osc or config.livelink:  # sends frames held back by the rate limits
+            self._flush_timer = self.create_timer(0.005, self.flush_callback)
         self._diagnostics = Diagnostics(self, self.bridges.status)
         targets = [f"{f}={getattr(config, f)}" for f in ("osc", "livelink", "maestro") if getattr(config, f)]
         self.get_logger().info(f"face bridge: {', '.join(targets) or 'no network/serial target'}"
@@ -64,6 +67,10 @@ class FaceBridgeNode(Node):
     def action_units_callback(self, msg: ActionUnits) -> None:
         stamp = float(msg.header.stamp.sec) + float(msg.header.stamp.nanosec) * 1e-9
         self.bridges.push(from_lists(list(msg.names), list(msg.intensities), stamp), time.monotonic())
+
+    def flush_callback(self) -> None:
+        if self.bridges.holding:
+            self.bridges.flush(time.monotonic())
 
     def servo_callback(self) -> None:
         self.bridges.tick(time.monotonic())

@@ -5,6 +5,7 @@ The same `BridgeConfig` fields are the CLI options (`--osc-rate-hz`) and the nod
 
     push(frame)  retargets once per curve set, sends OSC and Live Link (rate-limited), and sets the
                  servo target;
+    flush()      sends a frame the rate limit held back, once allowed (the last pose always arrives);
     tick()       advances the servo safety layer one step (fixed rate, also when input is silent)
                  and writes the Maestro and the joint trajectory sink;
     close()      ramps the servos to neutral, slew-limited, and closes everything.
@@ -100,7 +101,8 @@ class BridgeConfig:
 
 
 class RateLimiter:
-    """Lets at most `rate_hz` events per second through, tolerant to a quarter period of jitter."""
+    """At most `rate_hz` events per second in the long run: an event may come up to a quarter
+    period before its slot (input jitter) but never closer than half a period to the previous one."""
 
     def __init__(self, rate_hz: float) -> None:
         self.period = 1.0 / rate_hz if rate_hz > 0 else 0.0
@@ -109,9 +111,9 @@ class RateLimiter:
     def allow(self, now: float) -> bool:
         if self.period == 0.0:
             return True
-        if now + 0.25 * self.period < self.next_due:
+        if now < self.next_due - 0.25 * self.period:
             return False
-        self.next_due = max(self.next_due, now - self.period) + self.period
+        self.next_due = max(self.next_due + self.period, now + 0.5 * self.period)
         return True
 
 
@@ -169,6 +171,8 @@ class BridgeSet:
         self._osc_limit = RateLimiter(config.osc_rate_hz)
         self._ll_limit = RateLimiter(config.livelink_rate_hz)
         self._channels: list[int] = []
+        self._held_osc: Frame | None = None
+        self._held_ll: Frame | None = None
         self._device = None if config.maestro_device < 0 else config.maestro_device
 
         if config.osc:
@@ -209,6 +213,11 @@ class BridgeSet:
                                                                              strict=True))
 
     @property
+    def holding(self) -> bool:
+        """A frame waits for its rate limit (flush() soon)."""
+        return self._held_osc is not None or self._held_ll is not None
+
+    @property
     def targets(self) -> list[Any]:
         return [t for t in (self.osc, self.livelink, self.maestro) if t is not None]
 
@@ -219,28 +228,53 @@ class BridgeSet:
 
     # -- data path -----------------------------------------------------------------------------
     def push(self, frame: Frame, now: float | None = None) -> None:
-        """One input frame: retarget and send to the animation targets, update the servo target."""
+        """One input frame: retarget and send to the animation targets, update the servo target.
+
+        A frame that the rate limit holds back is kept and sent by flush() when the limit allows
+        (or by close()), so the last pose of a stream always arrives.
+        """
         now = self.clock() if now is None else now
         self.frames_in += 1
         cache: dict[str, np.ndarray] = {}
-
-        def values(curve_set: str) -> np.ndarray:
-            if curve_set not in cache:
-                cache[curve_set] = self._spaces[curve_set].values(frame)
-            return cache[curve_set]
-
-        if self.osc is not None and self._osc_limit.allow(now):
-            self.osc.send(self.osc_encoder.encode(values(self.config.curves)), now)
-        if self.livelink is not None and self._ll_limit.allow(now):
-            shapes = values("arkit")[:ll.BLENDSHAPE_COUNT]
-            rotations = [frame.curves.get(a, frame.curves.get(b, 0.0)) for a, b in self._ll_rotations]
-            self.livelink.send(self.livelink_encoder.encode(shapes, rotations), now)
+        if self.osc is not None:
+            self._held_osc = None if self._send_osc(frame, now, cache) else frame
+        if self.livelink is not None:
+            self._held_ll = None if self._send_livelink(frame, now, cache) else frame
         if self.servo is not None:
             curves = frame.curves
             if self.servo.map.uses_blendshapes:
                 space = self._spaces["arkit"]
-                curves = {**dict(zip(space.names, values("arkit"), strict=True)), **frame.curves}
+                curves = {**dict(zip(space.names, self._values(frame, "arkit", cache), strict=True)),
+                          **frame.curves}
             self.servo.set_input(frame.aus, curves, now)
+
+    def flush(self, now: float | None = None, force: bool = False) -> None:
+        """Send frames held back by the rate limits once allowed (call it every few ms)."""
+        now = self.clock() if now is None else now
+        if self._held_osc is not None and self._send_osc(self._held_osc, now, {}, force):
+            self._held_osc = None
+        if self._held_ll is not None and self._send_livelink(self._held_ll, now, {}, force):
+            self._held_ll = None
+
+    def _values(self, frame: Frame, curve_set: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+        if curve_set not in cache:
+            cache[curve_set] = self._spaces[curve_set].values(frame)
+        return cache[curve_set]
+
+    def _send_osc(self, frame: Frame, now: float, cache: dict, force: bool = False) -> bool:
+        """False when the rate limit holds the frame back (a failed send counts as handled)."""
+        if not self._osc_limit.allow(now) and not force:
+            return False
+        self.osc.send(self.osc_encoder.encode(self._values(frame, self.config.curves, cache)), now)
+        return True
+
+    def _send_livelink(self, frame: Frame, now: float, cache: dict, force: bool = False) -> bool:
+        if not self._ll_limit.allow(now) and not force:
+            return False
+        shapes = self._values(frame, "arkit", cache)[:ll.BLENDSHAPE_COUNT]
+        rotations = [frame.curves.get(a, frame.curves.get(b, 0.0)) for a, b in self._ll_rotations]
+        self.livelink.send(self.livelink_encoder.encode(shapes, rotations), now)
+        return True
 
     def tick(self, now: float | None = None) -> np.ndarray | None:
         """One servo step (call at servo_rate_hz): safe pose -> Maestro, trajectory, sink."""
@@ -261,7 +295,9 @@ class BridgeSet:
             self.servo_sink(now, pose)
 
     def close(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Ramp servos to neutral (real time, slew-limited, at most stop_ramp_s), then close ports."""
+        """Send held frames, ramp servos to neutral (real time, slew-limited, at most stop_ramp_s),
+        then close ports."""
+        self.flush(force=True)
         if self.servo is not None and self.servo.last_step is not None:
             period = 1.0 / self.config.servo_rate_hz
             deadline = self.clock() + self.config.stop_ramp_s
