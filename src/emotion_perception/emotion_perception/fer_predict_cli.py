@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"fer-predict: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    rows = predict_paths(args.paths, args.backend, args.model, args.crops, not args.largest, args.threads)
+    try:
+        rows = predict_paths(args.paths, args.backend, args.model, args.crops, not args.largest, args.threads)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"fer-predict: {e}", file=sys.stderr)
+        return 2
     text = "".join(json.dumps(r) + "\n" for r in rows)
     if args.out:
         args.out.write_text(text)

@@ -90,13 +90,24 @@ def load_onnx_weights_into(model: object, onnx_path: Path) -> None:
 
     graph = onnx.load(str(onnx_path)).graph
     init = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:  # the exporter shares equal tensors through Identity / Constant nodes
+        if node.op_type == "Constant":
+            init[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    alias = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+
+    def value(name: str) -> np.ndarray:
+        seen = 0
+        while name not in init and name in alias and seen < 100:
+            name, seen = alias[name], seen + 1
+        return init[name]
+
     nodes = [n for n in graph.node if n.op_type in ("Conv", "BatchNormalization", "Gemm")]
     mods = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear))]
     if len(nodes) != len(mods):
         raise ValueError(f"{onnx_path}: {len(nodes)} weight nodes, model has {len(mods)} layers")
     with torch.no_grad():
         for node, mod in zip(nodes, mods, strict=False):
-            arrays = [torch.from_numpy(np.array(init[name])) for name in node.input[1:]]
+            arrays = [torch.from_numpy(np.array(value(name))) for name in node.input[1:]]
             if isinstance(mod, torch.nn.BatchNorm2d):
                 if node.op_type != "BatchNormalization":
                     raise ValueError(f"layer order mismatch at {node.name}")
