@@ -10,6 +10,7 @@ from au_animation.engine import Synthesizer
 from au_animation.expression_node import ExpressionSynthesizerNode
 from avatar_msgs.msg import ActionUnits, EmotionState
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Bool
@@ -28,6 +29,7 @@ def test_publishes_action_units_at_the_configured_rate(ros) -> None:
     node = ros.add(ExpressionSynthesizerNode(**ros.node_kwargs(parameter_overrides=[
         Parameter("rate_hz", value=50), Parameter("mode", value="bogus"), Parameter("life", value=False)])))
     frames = ros.collect(ActionUnits, "face/action_units", depth=500)
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
     pub = ros.publisher(EmotionState, "affect/fused")
     ros.wait_for_subscribers(pub)
     ros.wait_for_messages(frames, 5)
@@ -43,6 +45,11 @@ def test_publishes_action_units_at_the_configured_rate(ros) -> None:
     last = dict(zip(got[-1].names, got[-1].intensities, strict=True))
     assert tuple(got[-1].names) == Synthesizer().channels
     assert last["AU12"] > 0.4 and last["AU06"] > 0.3 and last["AU01"] > 0.1
+    ros.wait_for_messages(diagnostics, 1)
+    status = diagnostics[-1].status[0]
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.name.endswith("expression_synthesizer") and values["estimates"] == "1"
+    assert values["mode"] == "dynamic" and float(values["step_mean_us"]) > 0.0
 
 
 def test_hostile_estimates_and_speaking_flags(ros) -> None:

@@ -46,6 +46,7 @@ class ExpressionSynthesizerNode(Node):
                                 lambda v: isinstance(v, bool)))
         self.synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
         self._names = list(self.synth.channels)
+        self._msg = ActionUnits(names=self._names)
         self._pending: list[tuple[str, Any]] = []
         self._origin_ns: int | None = None
         self._step_us: list[float] = []
@@ -106,8 +107,9 @@ class ExpressionSynthesizerNode(Node):
         for kind, payload in pending:
             self._apply(kind, payload, t)
         values = self.synth.step_array(t)
-        msg = ActionUnits(names=self._names, intensities=values.tolist())
+        msg = self._msg  # reused: names never change, only stamp and intensities
         msg.header.stamp = now.to_msg()
+        msg.intensities = values.tolist()
         self.publisher.publish(msg)
         self._step_us.append((time.perf_counter() - start) * 1e6)
         if len(self._step_us) > 600:
