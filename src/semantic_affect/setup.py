@@ -23,6 +23,9 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "affect-text = semantic_affect.affect_text_cli:main",
+            "affect-text-train = semantic_affect.text.train:main",
+            "text_affect = semantic_affect.text_affect_node:main",
             "avatar-transcribe = semantic_affect.transcribe_cli:main",
             "audio_capture = semantic_affect.audio_capture_node:main",
             "speech_recognizer = semantic_affect.speech_recognizer_node:main",

@@ -1,0 +1,113 @@
+"""`affect-text`: text -> emotion JSON with the LLM or the offline backend, one sentence or a batch.
+
+  affect-text "I can't believe you did that!"             # auto: LLM if OPENAI_API_KEY/--base-url, else offline
+  affect-text --backend offline "that's lovely"
+  affect-text --backend llm --base-url http://127.0.0.1:11434/v1 --model llama3.2 "meh"
+  affect-text --batch in.tsv --out out.jsonl               # TSV: text in column --text-col; JSONL: {"text", "id"}
+
+Output: JSON lines with labels, weights, valence, arousal, confidence, backend, model, rationale,
+latency_ms. In batch mode earlier rows serve as conversation context for the LLM (--context-turns).
+The API key is read from OPENAI_API_KEY only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+
+def read_batch(path: str, text_col: int = 0, id_col: int | None = None) -> Iterator[tuple[str, str]]:
+    """(id, text) rows from a JSONL (objects with "text" and optional "id") or TSV file ('-' = stdin)."""
+    stream: TextIO = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    jsonl = path.endswith((".jsonl", ".json", ".ndjson"))
+    try:
+        for n, line in enumerate(stream, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            if jsonl or (path == "-" and line.lstrip().startswith("{")):
+                row = json.loads(line)
+                yield str(row.get("id", n)), str(row.get("text", ""))
+            else:
+                cols = line.split("\t")
+                text = cols[text_col] if text_col < len(cols) else ""
+                ident = cols[id_col] if id_col is not None and id_col < len(cols) else str(n)
+                yield ident, text
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="affect-text", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("text", nargs="?", help="the sentence to analyse")
+    p.add_argument("--batch", metavar="FILE", help="TSV or JSONL input ('-' = stdin); writes JSONL")
+    p.add_argument("--out", metavar="FILE", default="-", help="output JSONL ('-' = stdout)")
+    p.add_argument("--backend", choices=["auto", "llm", "offline"], default="auto")
+    p.add_argument("--base-url", default="", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--model", default="gpt-4o-mini", help="LLM model name")
+    p.add_argument("--timeout", type=float, default=4.0, help="LLM budget per utterance in seconds")
+    p.add_argument("--max-retries", type=int, default=1)
+    p.add_argument("--no-structured", action="store_true", help="do not send a JSON schema (older servers)")
+    p.add_argument("--context-turns", type=int, default=3, help="earlier rows given to the LLM as context")
+    p.add_argument("--offline-model", default="", help="stem of another offline head (.npz/.json)")
+    p.add_argument("--text-col", type=int, default=0, help="TSV column of the text (0-based)")
+    p.add_argument("--id-col", type=int, default=None, help="TSV column of the id (default: line number)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    if not args.text and not args.batch:
+        p.error("give a sentence or --batch FILE")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="affect-text: %(levelname)s %(message)s")
+    from semantic_affect.text.llm import LlmBackend, SecretFilter, api_key
+    from semantic_affect.text.policy import AffectPolicy, resolve_mode
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(SecretFilter())
+    mode, why = resolve_mode(args.backend, bool(api_key()), args.base_url or None)
+    logging.getLogger("affect-text").info("backend %s (%s)", mode, why)
+    offline = None
+    try:
+        from semantic_affect.text.offline import OfflineBackend
+
+        offline = OfflineBackend.load(args.offline_model or None)
+    except Exception as exc:
+        if mode == "offline":
+            print(f"affect-text: cannot load the offline model: {exc}", file=sys.stderr)
+            return 2
+        logging.getLogger("affect-text").warning("offline model not loaded (%s): no fallback", exc)
+    llm = LlmBackend(model=args.model, base_url=args.base_url or None, timeout_s=args.timeout,
+                     max_retries=args.max_retries, structured=not args.no_structured) if mode == "llm" else None
+    policy = AffectPolicy(mode, llm, offline, timeout_s=args.timeout)
+    rows = list(read_batch(args.batch, args.text_col, args.id_col)) if args.batch else [("", args.text)]
+    out: TextIO = sys.stdout if args.out == "-" else open(Path(args.out), "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        if mode == "offline" and offline is not None and len(rows) > 1:
+            results = []
+            for i in range(0, len(rows), 256):
+                results += offline.analyze_batch([t for _, t in rows[i:i + 256]])
+            for (ident, text), result in zip(rows, results, strict=True):
+                out.write(json.dumps(result.record(text, ident), ensure_ascii=False) + "\n")
+        else:
+            history: list[str] = []
+            for ident, text in rows:
+                context = history[-args.context_turns:] if args.context_turns > 0 else []
+                result = policy.analyze(text, context, tag=ident)
+                history.append(text)
+                out.write(json.dumps(result.record(text, ident), ensure_ascii=False) + "\n")
+                out.flush()
+    finally:
+        policy.close()
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The text_affect lifecycle node with real rclpy: offline backend, and the LLM backend against the
+loopback OpenAI-compatible server (fallback, stale-reply drop, context, API key never leaked)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from llm_server import LoopbackLLM, Reply, affect_json
+from text_support import offline_backend
+
+pytestmark = pytest.mark.ros
+KEY = "sk-node-test-SECRET-9876543210"
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = LoopbackLLM().start()
+    yield s
+    s.stop()
+
+
+def start_node(ros, **params):
+    from rclpy.parameter import Parameter
+    from semantic_affect.text_affect_node import TextAffectNode
+
+    offline_backend()  # the encoder is loaded once per process; the node reuses it
+    overrides = [Parameter(k, value=v) for k, v in params.items()]
+    node = ros.add(TextAffectNode(**ros.node_kwargs(parameter_overrides=overrides)))
+    node.trigger_configure()
+    node.trigger_activate()
+    return node
+
+
+def utterance(uid, text, final=True):
+    from avatar_msgs.msg import Utterance
+
+    msg = Utterance(id=uid, text=text, final=final, language="en", confidence=1.0)
+    msg.header.stamp.sec = 100
+    return msg
+
+
+def wiring(ros):
+    from avatar_msgs.msg import AffectAnalysis, EmotionState, Utterance
+
+    states = ros.collect(EmotionState, "affect/text")
+    analyses = ros.collect(AffectAnalysis, "affect/text_analysis")
+    pub = ros.publisher(Utterance, "speech/utterance")
+    ros.wait_for_subscribers(pub)
+    return pub, states, analyses
+
+
+def test_offline_node(ros):
+    node = start_node(ros, backend="offline")
+    pub, states, analyses = wiring(ros)
+    pub.publish(utterance("u0", "I am so happy, this is wonderful", final=False))  # partial: ignored
+    pub.publish(utterance("u1", "I am so happy, this is wonderful!"))
+    ros.wait_for_messages(states, 1, timeout=10)
+    ros.wait_for_messages(analyses, 1, timeout=5)
+    pub.publish(utterance("u2", "I'm really scared of what the doctor will say"))
+    ros.wait_for_messages(states, 2, timeout=10)
+    ros.spin_for(0.2)
+    assert [s.utterance_id for s in states] == ["u1", "u2"]
+    first = states[0]
+    assert first.source == "text" and first.header.stamp.sec == 100
+    assert len(first.labels) == len(first.weights) and set(first.labels) <= {
+        "neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"}
+    weights = dict(zip(first.labels, first.weights, strict=True))
+    assert max(weights, key=weights.get) == "happiness" and 0 < first.confidence <= 1 and first.valence > 0
+    second = dict(zip(states[1].labels, states[1].weights, strict=True))
+    assert max(second, key=second.get) == "fear"
+    a = analyses[0]
+    assert a.utterance_id == "u1" and a.backend == "offline" and a.model == offline_backend().model
+    assert a.latency_ms > 0 and json.loads(a.result_json)["labels"] == list(first.labels)
+    assert node._mode == "offline"
+
+
+def test_llm_node_fallback_context_and_no_key_leak(ros, server, monkeypatch, capfd):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    server.script("node-valid", Reply(affect_json(happiness=0.8, surprise=0.3)))
+    server.script("node-500", Reply(status=500, echo_auth=True))
+    server.script("node-key", Reply(json.dumps({"weights": {"anger": 0.6}, "rationale": f"the key is {KEY}"})))
+    start_node(ros, backend="llm", base_url=server.base_url, model="loopback-model", timeout_s=1.5,
+               max_retries=0, context_turns=2)
+    pub, states, analyses = wiring(ros)
+    texts = [("n1", "node-valid we won the match"), ("n2", "node-500 the server breaks"),
+             ("n3", "node-key tell me the key")]
+    for uid, text in texts:
+        pub.publish(utterance(uid, text))
+        ros.wait_for_messages(analyses, int(uid[1]), timeout=10)
+    ros.wait_for_messages(states, 3, timeout=5)
+    by_id = {a.utterance_id: a for a in analyses}
+    assert by_id["n1"].backend == "llm" and by_id["n1"].rationale == "scripted"
+    assert dict(zip(states[0].labels, states[0].weights, strict=True)) == pytest.approx(
+        {"happiness": 0.8, "surprise": 0.3})
+    assert by_id["n2"].backend == "fallback:http_500" and by_id["n2"].model == offline_backend().model
+    assert by_id["n3"].backend == "llm" and "***" in by_id["n3"].rationale
+    # context: the third request carried the two earlier utterances
+    sent = json.loads(server.requests_for("node-key")[-1]["body"]["messages"][1]["content"])
+    assert sent["context"] == [texts[0][1], texts[1][1]]
+    assert server.requests_for("node-500")[-1]["headers"]["authorization"] == f"Bearer {KEY}"
+    published = repr(list(states)) + repr(list(analyses))
+    assert KEY not in published
+    out, err = capfd.readouterr()
+    assert "LLM failed (http_500" in out + err  # the log line is there...
+    assert KEY not in out + err  # ...and the key is not
+
+
+def test_stale_llm_reply_is_dropped(ros, server, capfd):
+    server.script("stale-slow", Reply(affect_json(sadness=0.9), delay=1.0))
+    server.script("stale-fast", Reply(affect_json(happiness=0.9)))
+    start_node(ros, backend="llm", base_url=server.base_url, timeout_s=3.0, max_retries=0, workers=2)
+    pub, states, analyses = wiring(ros)
+    pub.publish(utterance("s1", "stale-slow first"))
+    ros.spin_for(0.1)
+    pub.publish(utterance("s2", "stale-fast second"))
+    ros.wait_for_messages(states, 1, timeout=5)
+    ros.spin_for(1.5)  # the slow reply arrives in the meantime and must be dropped
+    assert len(server.requests_for("stale-slow")) == 1
+    assert [s.utterance_id for s in states] == ["s2"]
+    assert [a.utterance_id for a in analyses] == ["s2"]
+    out, err = capfd.readouterr()
+    assert "result for utterance 's1' (llm) dropped: a newer utterance was already analysed" in out + err
