@@ -193,7 +193,10 @@ def test_blinks_suppressed_during_strong_surprise() -> None:
         replay.step_array(i / FPS)
         surprise_strong[i] = replay.amplitudes()["surprise"] > 0.5
     assert surprise_strong[60:].all()
-    assert blink[60:].max() < 0.05
+    first_due = Synthesizer(seed=11).blinker.next_at
+    held = round((first_due + load_tables().life.blink.max_suppression) * FPS)
+    assert blink[60:held].max() < 0.05  # postponed while the eyes are wide
+    assert blink[held:].max() > 0.9  # but not forever
     assert col(synth, run(Synthesizer(seed=11), 12.0), "AU45").max() > 0.9  # same seed, no surprise: blinks
 
 

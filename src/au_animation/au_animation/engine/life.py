@@ -27,6 +27,7 @@ class Blinker:
         keys = self.cfg.keys
         self._shape = Curve.through([k[0] for k in keys], [k[1] for k in keys], end_slope=0.0)
         self._start: float | None = None
+        self._due: float | None = None  # when a postponed blink was first due
         self.next_at = t0 + self._interval()
         self.count = 0
 
@@ -40,9 +41,12 @@ class Blinker:
         """Blink closure in [0, 1] at t; `surprise` is the surprise track amplitude (suppression)."""
         cfg = self.cfg
         if self._start is None and t >= self.next_at:
-            if surprise > cfg.suppress_surprise_above:
+            if self._due is None:
+                self._due = self.next_at
+            if surprise > cfg.suppress_surprise_above and t - self._due < cfg.max_suppression:
                 self.next_at = t + SURPRISE_RETRY
             else:
+                self._due = None
                 self._start = t
                 self.count += 1
                 double = float(self.rng.random()) < cfg.double_probability

@@ -204,6 +204,7 @@ class Blink(_Strict):
     keys: list[tuple[float, float]]
     double_probability: float = Field(ge=0.0, le=1.0)
     suppress_surprise_above: float = Field(ge=0.0, le=1.0)
+    max_suppression: float = Field(ge=0.0, le=60.0)
 
 
 class _AuMap(_Strict):
