@@ -12,7 +12,7 @@ unset _ROS_WHEELS_BOOTSTRAP_COMPLETE
 # The generator wheels hard-code the wheel builder's include paths; point them at this interpreter.
 py_inc="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 np_inc="$("$py" -c 'import numpy; print(numpy.get_include())')"
-grep -l '/opt/python/cp311-cp311' "$venv"/share/*/cmake/*.cmake 2>/dev/null | while read -r f; do
+{ grep -l '/opt/python/cp311-cp311' "$venv"/share/*/cmake/*.cmake 2>/dev/null || true; } | while read -r f; do
   sed -i -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g" \
          -e "s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" "$f"
 done
