@@ -159,3 +159,22 @@ def test_pololu_protocol_device_number() -> None:
         set_target(24, 1500)
     with pytest.raises(ValueError):
         set_target(0, 5000)
+
+
+def test_quarter_microsecond_rounding_stays_inside_limits(pty_pair: Pty, tmp_path: Path) -> None:
+    import yaml
+
+    data = MAP.model_dump(exclude_none=True)
+    data["channels"] = [{**data["channels"][4], "min": 1000.1, "neutral": 1000.1, "max": 1099.9}]
+    path = tmp_path / "odd.yaml"
+    path.write_text(yaml.safe_dump(data))
+    clock = [0.0]
+    bridges = BridgeSet(BridgeConfig(maestro=pty_pair.path, servo_map=str(path)), clock=lambda: clock[0])
+    bridges.start()
+    bridges.push(split({"AU27": 1.0}))
+    for _ in range(20):
+        clock[0] += 0.02
+        bridges.tick()
+    bridges.close(sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    values = [v for cmd, _, v in decode(pty_pair.read(quiet=0.1)) if cmd == "target"]
+    assert min(values) == 4001 and max(values) == 4399  # ceil(1000.1 * 4), floor(1099.9 * 4)

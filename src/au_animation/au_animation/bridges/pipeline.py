@@ -195,6 +195,8 @@ class BridgeSet:
             self.servo = ServoSafety(servo_map, timeout=config.input_timeout,
                                      max_dt=max(0.1, 2.0 / config.servo_rate_hz))
             self._channels = [c.channel for c in servo_map.channels]
+            self._q_low = np.ceil(self.servo.low * 4)
+            self._q_high = np.floor(self.servo.high * 4)
             if servo_map.uses_blendshapes:
                 self._space("arkit")
         if config.maestro and self.servo is not None:
@@ -287,7 +289,9 @@ class BridgeSet:
 
     def _emit(self, now: float, pose: np.ndarray) -> None:
         if self.maestro is not None:
-            self.maestro.write(mae.targets_command(self._channels, pose, self._device), now)
+            # Maestro resolution is 0.25 us: round inside [min, max] (ceil/floor at the limits).
+            quarters = np.clip(np.round(pose * 4), self._q_low, self._q_high) / 4
+            self.maestro.write(mae.targets_command(self._channels, quarters, self._device), now)
         if self.trajectory_sink is not None:
             self.trajectory_sink(self.servo.map.joint_names(), self.servo.map.joint_positions(pose),
                                  1.0 / self.config.servo_rate_hz)
