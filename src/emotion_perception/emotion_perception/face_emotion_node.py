@@ -35,7 +35,7 @@ class FaceEmotionNode(LifecycleNode):
         self.p_all = bool(declare(self, "all_faces", False, "classify all faces (else the largest only)"))
         self.p_threads = int(declare(self, "threads", 1, "inference threads"))
         self.p_margin = float(declare(self, "margin", 0.15, "crop margin around the detector box (fraction of side)"))
-        self.p_detect_width = int(declare(self, "detect_width", 256, "width the frame is downscaled to for detection"))
+        self.p_detect_width = int(declare(self, "detect_width", 320, "width the frame is downscaled to for detection"))
         try:
             self.rate = float(self.p_rate)
             if not 0.1 <= self.rate <= 120:

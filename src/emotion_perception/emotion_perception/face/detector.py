@@ -42,8 +42,8 @@ def iou(a: Box, b: Box) -> float:
 class HaarFaceDetector:
     """Frontal-face Haar cascade; `detect(gray)` -> boxes, largest first."""
 
-    def __init__(self, detect_width: int = 256, min_face_frac: float = 0.12, scale_factor: float = 1.15,
-                 min_neighbors: int = 6, cascade: str | None = None) -> None:
+    def __init__(self, detect_width: int = 320, min_face_frac: float = 0.12, scale_factor: float = 1.15,
+                 min_neighbors: int = 5, cascade: str | None = None) -> None:
         import cv2
 
         path = cascade or str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
@@ -74,6 +74,45 @@ class HaarFaceDetector:
             score = float(1.0 / (1.0 + np.exp(-float(wt))))  # cascade stage margin -> (0, 1)
             boxes.append(Box(int(x / scale), int(y / scale), int(bw / scale), int(bh / scale), score))
         return sorted(boxes, key=lambda b: -b.area)
+
+
+def expand(box: Box, factor: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """Region (x0, y0, x1, y1) around `box`, `factor` times its size, clipped to the frame."""
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    half_w, half_h = box.w * factor / 2, box.h * factor / 2
+    return (max(0, int(cx - half_w)), max(0, int(cy - half_h)),
+            min(width, int(cx + half_w)), min(height, int(cy + half_h)))
+
+
+def detect_near(detector: HaarFaceDetector, gray: np.ndarray, prev: Box, face_px: int = 40) -> list[Box]:
+    """Look for a face only around `prev` (2.2x its size), rescaled so the face is about `face_px` wide.
+
+    Much cheaper than a full-frame search; used between full searches while a face is tracked.
+    """
+    import cv2
+
+    if gray is None or gray.ndim != 2 or gray.size == 0 or prev.w <= 0:
+        return []
+    h, w = gray.shape
+    x0, y0, x1, y1 = expand(prev, 2.2, w, h)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return []
+    scale = min(1.0, face_px / prev.w)
+    roi = gray[y0:y1, x0:x1]
+    if scale < 1.0:
+        roi = cv2.resize(roi, (max(1, round(roi.shape[1] * scale)), max(1, round(roi.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA)
+    roi = cv2.equalizeHist(roi)
+    fw = prev.w * scale
+    rects, _, weights = detector._cascade.detectMultiScale3(
+        roi, scaleFactor=1.15, minNeighbors=detector.min_neighbors,
+        minSize=(max(24, int(fw * 0.6)), max(24, int(fw * 0.6))), maxSize=(int(fw * 1.6) + 1, int(fw * 1.6) + 1),
+        outputRejectLevels=True)
+    boxes = []
+    for (x, y, bw, bh), wt in zip(np.asarray(rects).reshape(-1, 4), np.asarray(weights).reshape(-1), strict=False):
+        score = float(1.0 / (1.0 + np.exp(-float(wt))))
+        boxes.append(Box(x0 + int(x / scale), y0 + int(y / scale), int(bw / scale), int(bh / scale), score))
+    return sorted(boxes, key=lambda b: -iou(b, prev))[:1]
 
 
 def make_detector(name: str = "haar", **kwargs: object) -> HaarFaceDetector:

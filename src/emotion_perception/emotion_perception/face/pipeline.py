@@ -10,7 +10,7 @@ from avatar_common.emotion import CANONICAL_LABELS, valence_arousal
 
 from .classifier import Classifier
 from .crop import crop_face
-from .detector import Box, HaarFaceDetector
+from .detector import Box, HaarFaceDetector, detect_near
 from .tracker import IouTracker
 
 
@@ -47,18 +47,29 @@ class FacePipeline:
 
     def __init__(self, classifier: Classifier, detector: HaarFaceDetector | None = None,
                  tracker: IouTracker | None = None, all_faces: bool = False, margin: float = 0.15,
-                 max_faces: int = 4) -> None:
+                 max_faces: int = 4, full_every: int = 10) -> None:
         self.classifier = classifier
         self.detector = detector or HaarFaceDetector()
         self.tracker = tracker if tracker is not None else IouTracker()
         self.all_faces = all_faces
         self.margin = margin
         self.max_faces = max(1, max_faces)
+        self.full_every = max(1, int(full_every))
+        self._since_full = 0
+        self._prev: Box | None = None
 
     def process(self, gray: np.ndarray) -> FrameResult:
         t0 = time.perf_counter()
-        boxes = self.detector.detect(gray)
-        boxes = boxes[: (self.max_faces if self.all_faces else 1)]
+        boxes: list[Box] = []
+        # While one face is tracked, search only near it, with a full search every `full_every` frames.
+        if (self._prev is not None and not self.all_faces and self.tracker is not None
+                and self._since_full < self.full_every):
+            boxes = detect_near(self.detector, gray, self._prev)
+            self._since_full += 1
+        if not boxes:
+            boxes = self.detector.detect(gray)[: (self.max_faces if self.all_faces else 1)]
+            self._since_full = 0
+        self._prev = boxes[0] if boxes else None
         t1 = time.perf_counter()
         tracked = self.tracker.update(boxes) if self.tracker is not None else [("", b) for b in boxes]
         faces: list[FaceResult] = []
