@@ -83,3 +83,34 @@ def test_bad_rows_are_skipped_and_counted(receiver: socket.socket) -> None:
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["frames_in"] == 2 and summary["frames_bad"] == 3
     assert len(receive_all(receiver)) == 2
+
+
+def test_sigterm_ramps_servos_to_neutral(tmp_path) -> None:
+    import signal
+    import time
+
+    from au_animation.bridges.servo import load_servo_map
+
+    log = tmp_path / "servo.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "au_animation.bridge_cli", "--servo-log", str(log),
+                             "--input-timeout", "30", "--no-pace"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stdin.write('{"t": 0, "curves": {"AU26": 1.0, "AU27": 1.0, "AU12": 1.0}}\n')
+        proc.stdin.flush()  # stdin stays open: only the signal ends the run
+        jaw = [c.name for c in load_servo_map().channels].index("jaw")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            lines = log.read_text().splitlines() if log.exists() else []
+            if lines and json.loads(lines[-1])["us"][jaw] >= 1500:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    neutral = [c.neutral for c in load_servo_map().channels]
+    assert rows[0]["us"] == neutral and rows[-1]["us"] == neutral
+    assert max(r["us"][jaw] for r in rows) >= 1500  # it had moved, the stop brought it back

@@ -303,6 +303,7 @@ class BridgeSet:
         then close ports."""
         self.flush(force=True)
         if self.servo is not None and self.servo.last_step is not None:
+            self.servo.release()
             period = 1.0 / self.config.servo_rate_hz
             deadline = self.clock() + self.config.stop_ramp_s
             while not self.servo.at_neutral() and self.clock() < deadline:

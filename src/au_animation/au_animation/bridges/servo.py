@@ -217,9 +217,13 @@ class ServoSafety:
     def at_neutral(self, tolerance: float = 1e-6) -> bool:
         return bool(np.all(np.abs(self.position - self.neutral) <= tolerance))
 
+    def release(self) -> None:
+        """Forget the input: from the next step on, the targets are neutral (stop)."""
+        self.last_input = None
+
     def ramp_to_neutral(self, now: float, period: float) -> Iterator[tuple[float, np.ndarray]]:
         """(time, command) steps every `period` s from `now` until the pose is neutral (for stop)."""
-        self.last_input = None
+        self.release()
         t = now
         if self.last_step is None:
             yield t, self.step(t)
