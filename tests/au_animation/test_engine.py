@@ -134,6 +134,19 @@ def test_retargeting_mid_motion_is_c1() -> None:
     assert samples[-1] == pytest.approx(0.2)
 
 
+def test_a_nearer_target_in_the_same_direction_is_c1_without_overshoot() -> None:
+    timing = load_tables().timing("posed", "surprise")
+    track = EmotionTrack("surprise", timing, dynamic=True, rng=None)
+    track.set_target(1.0, 0.0)
+    t_change = 0.08
+    value, slope = track.curve(t_change), track.curve.slope(t_change)
+    goal = value + 0.05
+    track.set_target(goal / timing.gain, t_change)
+    assert track.curve.slope(t_change) == pytest.approx(slope, rel=1e-9)
+    samples = [track.curve(t_change + k * 0.002) for k in range(200)]
+    assert max(samples) <= goal + 1e-9 and track.curve(10.0) == pytest.approx(goal * timing.sustain)
+
+
 def test_curves_never_overshoot_their_keys() -> None:
     rng = np.random.default_rng(7)
     for _ in range(200):

@@ -47,6 +47,13 @@ def _jittered(keys: tuple[tuple[float, float], ...], rng: np.random.Generator | 
     return taus, disp
 
 
+def _too_fast(v0: float, times: list[float], values: list[float]) -> bool:
+    """True if slope v0 at the first key would make the template's first interval overshoot
+    (Fritsch-Carlson: alpha = v0 / secant slope must stay <= 3)."""
+    secant = (values[1] - values[0]) / (times[1] - times[0])
+    return secant == 0.0 or v0 / secant > 3.0
+
+
 class EmotionTrack:
     """The amplitude of one emotion, driven by target weights; deterministic for a given RNG."""
 
@@ -88,6 +95,11 @@ class EmotionTrack:
             tau = 2.0 * turn / abs(v0)
             times = [t] + [x + tau for x in times]
             values = [y0, y0 + math.copysign(turn, v0), *values[1:]]
+        elif v0 * (goal - y0) > 0.0 and _too_fast(v0, times, values):
+            # moving towards the goal faster than the template starts: one C1 ease that decelerates
+            # onto the goal (Hermite with start slope v0, end slope 0: monotone, no overshoot)
+            times = [t, t + 2.0 * abs(goal - y0) / abs(v0)]
+            values = [y0, goal]
         apex_end = times[-1]
         if self._rising and goal > 0.0:
             apex_end = times[-1] + tm.apex_duration
