@@ -81,6 +81,8 @@ def test_bad_input_is_one_clear_error(tmp_path, capsys) -> None:
     bad.write_text('{"t": 0, "weights": {"happiness": 1}}\n{"t": "soon"}\n')
     assert main(["--timeline", str(bad)]) == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
+    assert main(["--emotion", "joyous=1", "--duration", "0.1"]) == 0  # runs, but says what it dropped
+    assert "unknown label 'joyous' dropped" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--emotion", "happiness"])
     with pytest.raises(SystemExit):

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from avatar_common.emotion import sanitize
+
 from au_animation.engine import MODES, PROFILES, Synthesizer
 from au_animation.retarget import MAPS, load_retarget
 
@@ -113,11 +115,12 @@ def synthesize(events: list[Event], duration: float, fps: float, mode: str = "dy
         names = convert.names
 
     def frames() -> Iterator[tuple]:
-        pending = list(events)
+        nxt = 0
         for i in range(round(duration * fps)):
             t = i / fps
-            while pending and pending[0].t <= t:
-                apply_event(synth, pending.pop(0))
+            while nxt < len(events) and events[nxt].t <= t:
+                apply_event(synth, events[nxt])
+                nxt += 1
             values = synth.step_array(t)
             yield t, (convert(values) if convert is not None else values)
 
@@ -184,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"au-synth: {exc}", file=sys.stderr)
             return 2
     events.sort(key=lambda e: (e.t, e.order))
+    for event in events:  # say what sanitize will drop or clamp (the run goes on)
+        if event.weights is not None:
+            _, problems = sanitize(list(event.weights), list(event.weights.values()),
+                                   micro_expression=event.micro_expression)
+            for problem in problems:
+                print(f"au-synth: t={event.t:g}: {problem}", file=sys.stderr)
     names, frames = synthesize(events, args.duration, args.fps, args.mode, args.profile, args.curves, args.seed,
                                life=not args.no_life)
     try:
