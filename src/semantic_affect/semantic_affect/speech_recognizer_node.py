@@ -107,7 +107,7 @@ class SpeechRecognizerNode(LifecycleNode):
     def on_activate(self, state: Any) -> TransitionCallbackReturn:
         assert self.pipeline is not None
         self._gc = self.create_guard_condition(self._drain)
-        self.pipeline._notify = self._gc.trigger  # worker thread wakes the executor
+        self.pipeline.set_notify(self._gc.trigger)  # the worker thread wakes the executor
         self._pub_utt = self.create_publisher(Utterance, "speech/utterance", 20)
         self._pub_speaking = self.create_publisher(Bool, "speech/user_speaking", 10)
         self._pub_voice = self.create_publisher(EmotionState, "affect/voice", 10)
@@ -141,7 +141,7 @@ class SpeechRecognizerNode(LifecycleNode):
             self.destroy_publisher(pub)
         self.destroy_guard_condition(self._gc)
         if self.pipeline is not None:
-            self.pipeline._notify = lambda: None
+            self.pipeline.set_notify(None)
         self._sub = None
 
     def destroy_node(self) -> None:

@@ -79,6 +79,7 @@ class SpeechPipeline:
         self.endpoint_config, self.config_problems = self.config.endpoint.sanitized()
         self._notify = notify or (lambda: None)
         self._lock = threading.Lock()
+        self._affect_lock = threading.Lock()  # the prosody baseline learns from finals of both threads
         self._outbox: list[Event] = []
         self.baseline = ProsodyBaseline()
         self._converter = MonoConverter(TARGET_RATE)
@@ -118,6 +119,10 @@ class SpeechPipeline:
         """End of input (or a stalled stream): finish the open utterance."""
         if self._anchor is not None:
             self._handle(self._endpointer.flush(self._anchor))
+
+    def set_notify(self, notify: Callable[[], None] | None) -> None:
+        """Called from the worker thread whenever poll() has something new (e.g. a guard condition)."""
+        self._notify = notify or (lambda: None)
 
     def poll(self) -> list[Event]:
         """Events ready since the last call, in order."""
@@ -262,7 +267,8 @@ class SpeechPipeline:
             if job.emitted:
                 return
             job.emitted = True
-        voice = self.baseline.affect(prosody) if prosody is not None else None
+        with self._affect_lock:
+            voice = self.baseline.affect(prosody) if prosody is not None else None
         self._emit(Transcript(job.utterance_id, result.text, result.language, True, result.confidence,
                               job.start, job.end, job.end, compute_s=result.compute_s,
                               decided_at=job.decided_at, prosody=prosody, voice=voice))

@@ -58,7 +58,7 @@ class EndpointConfig:
 
     threshold: float = 0.5  # a window at or above this is speech
     neg_threshold: float = 0.35  # while speaking, only a window below this counts as silence
-    min_speech_ms: float = 96.0  # speech must last this long before an utterance starts
+    min_speech_ms: float = 64.0  # speech must last this long before an utterance starts
     hangover_ms: float = 160.0  # silence after which user_speaking goes false (and ASR starts early)
     silence_ms: float = 500.0  # silence after which the utterance is final
     pre_roll_ms: float = 200.0  # audio kept before the detected start (word onsets are quiet)
