@@ -106,6 +106,11 @@ def test_receiver_down_is_retried_with_backoff_not_raised() -> None:
         bridges.push(split({"AU12": 0.5}), now=t0 + i * 0.01)
         time.sleep(0.002)
     assert health.errors >= 1 and "refused" in health.last_error.lower()
+    # Ten more seconds (stream time) of a dead receiver: retries back off instead of every 0.25 s.
+    for i in range(200):
+        bridges.push(split({"AU12": 0.5}), now=t0 + 0.2 + i * 0.05)
+        time.sleep(0.002)
+    assert 3 <= health.reconnects <= 8 and health.backoff.delay() >= 2.0
     assert health.dropped > 0 and not health.up
     level, message, _ = bridges.status()
     assert level == 1 and "livelink" in message
@@ -114,7 +119,7 @@ def test_receiver_down_is_retried_with_backoff_not_raised() -> None:
     sock.bind(("127.0.0.1", port))
     sock.settimeout(2.0)
     try:
-        bridges.push(split({"AU12": 0.5}), now=t0 + 10.0)
+        bridges.push(split({"AU12": 0.5}), now=t0 + 30.0)
         assert decode(sock.recv(2048))["count"] == 61
         assert health.up and health.reconnects >= 1
     finally:

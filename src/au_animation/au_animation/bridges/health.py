@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+STABLE_SENDS = 10  # successful sends in a row before the backoff starts over
+LOG_INTERVAL_S = 30.0  # a repeating error is logged at most this often
+
 
 @dataclass
 class Backoff:
@@ -41,7 +44,9 @@ class TargetHealth:
     """Counters and state of one output target, reported in diagnostics.
 
     `up` is False after a failure until a retry succeeds; `retry_due(now)` says whether the backoff
-    time has passed. Frames skipped while a target is down are counted in `dropped`.
+    time has passed. Frames skipped while a target is down are counted in `dropped`. The backoff
+    grows across reconnections until STABLE_SENDS sends in a row worked (a UDP "connection" to a
+    closed port succeeds and fails only on the next send).
     """
 
     name: str
@@ -56,32 +61,47 @@ class TargetHealth:
     last_error_time: float | None = None
     up: bool = False
     next_retry: float = 0.0
+    _streak: int = 0
+    _should_log: bool = False
+    _last_logged: float | None = None
 
     def ok(self, nbytes: int = 0) -> None:
-        """Record one successful send."""
+        """Record one successful send; after `STABLE_SENDS` in a row the backoff starts over."""
         self.sent += 1
         self.bytes_sent += nbytes
-        if not self.up:
-            self.up = True
-        self.backoff.reset()
+        self.up = True
+        self._streak += 1
+        if self._streak >= STABLE_SENDS:
+            self.backoff.reset()
 
     def connected(self) -> None:
-        """Record a successful (re)connection."""
+        """Record a successful (re)connection (not yet proof of delivery: UDP connects always work)."""
         if self.errors:
             self.reconnects += 1
         self.up = True
-        self.backoff.reset()
+        self._streak = 0
 
     def fail(self, error: BaseException | str, now: float | None = None) -> float:
         """Record a failure; returns the backoff delay before the next retry."""
         now = self.clock() if now is None else now
         self.errors += 1
         self.up = False
-        self.last_error = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self._should_log = (text != self.last_error or self._last_logged is None
+                            or now - self._last_logged >= LOG_INTERVAL_S)
+        if self._should_log:
+            self._last_logged = now
+        self.last_error = text
         self.last_error_time = now
+        self._streak = 0
         delay = self.backoff.fail()
         self.next_retry = now + delay
         return delay
+
+    @property
+    def should_log(self) -> bool:
+        """Whether the last failure deserves a log line (new error text, or none logged for a while)."""
+        return self._should_log
 
     def retry_due(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now

@@ -91,9 +91,8 @@ class MaestroPort:
         return True
 
     def _fail(self, exc: BaseException, now: float) -> None:
-        first = self.health.up or self.health.errors == 0
         delay = self.health.fail(exc, now)
-        if first:
+        if self.health.should_log:
             LOG.warning("maestro %s: %s (retrying with backoff, %.2f s)", self.device, exc, delay)
         self._close_port()
 

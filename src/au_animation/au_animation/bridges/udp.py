@@ -67,9 +67,8 @@ class UdpSender:
         return True
 
     def _fail(self, exc: OSError, now: float) -> None:
-        first = self.health.up or self.health.errors == 0
         delay = self.health.fail(exc, now)
-        if first:
+        if self.health.should_log:
             LOG.warning("%s %s:%d: %s (retrying with backoff, %.2f s)", self.health.name, self.host,
                         self.port, exc, delay)
         if self._sock is not None:
