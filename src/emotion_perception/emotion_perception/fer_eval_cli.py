@@ -45,7 +45,7 @@ def confusion_png(confusion: list[list[int]], labels: list[str], path: Path, tit
 
 
 def evaluate(model: str, images: np.ndarray, labels: np.ndarray, backend: str = "onnx", threads: int = 2,
-             classes: list[str] | None = None) -> dict:
+             classes: list[str] | None = None, ema: bool = True) -> dict:
     """Metrics of `model` on uint8 crops; `classes` restricts both truth and prediction to a subset."""
     from .fer_train import metrics
 
@@ -55,9 +55,12 @@ def evaluate(model: str, images: np.ndarray, labels: np.ndarray, backend: str = 
         clf = MiniXception()
         classes = classes or list(clf.labels)
     else:
-        from .face.classifier import make_classifier
+        from .face.classifier import TorchClassifier, make_classifier
 
-        clf = make_classifier(backend, model if model != "shipped" else None, threads)
+        if model.endswith(".pt"):
+            clf = TorchClassifier(model, threads, ema=ema)
+        else:
+            clf = make_classifier(backend, model if model != "shipped" else None, threads)
     t0 = time.perf_counter()
     probs = np.concatenate([clf.predict(images[i:i + 256]) for i in range(0, len(images), 256)])
     dt = time.perf_counter() - t0
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--confusion", type=Path, help="write the confusion matrix PNG here")
     p.add_argument("--out", type=Path, help="write the metrics JSON here too")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-ema", action="store_true", help="for a .pt checkpoint: the live weights, not the EMA")
     args = p.parse_args(argv)
     from .fer_data import load_split
 
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_split(args.data, args.split, args.cache)
     classes = [c.strip() for c in args.classes.split(",")] if args.classes else None
     try:
-        res = evaluate(model, data.images, data.labels, args.backend, args.threads, classes)
+        res = evaluate(model, data.images, data.labels, args.backend, args.threads, classes, not args.no_ema)
     except (FileNotFoundError, ValueError, ImportError) as e:
         print(f"fer-eval: {e}", file=sys.stderr)
         return 2

@@ -51,12 +51,14 @@ def build_model(dropout: float = 0.0, input_size: int = 64) -> FerNet:
     return FerNet(dropout=dropout, input_size=input_size)
 
 
-def load_checkpoint_model(path: str, map_location: str = "cpu") -> tuple[FerNet, dict]:
-    """A FerNet in eval mode from a training checkpoint; also returns the checkpoint's metadata."""
+def load_checkpoint_model(path: str, map_location: str = "cpu", ema: bool = True) -> tuple[FerNet, dict]:
+    """A FerNet in eval mode from a training checkpoint (its EMA weights if it has them and `ema`)."""
     ckpt = torch.load(path, map_location=map_location, weights_only=False)
     recipe = ckpt.get("recipe", {})
     model = build_model(dropout=float(recipe.get("dropout", 0.0)), input_size=int(recipe.get("input_size", 64)))
-    model.load_state_dict(ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"])
+    use_ema = ema and ckpt.get("ema") is not None
+    model.load_state_dict(ckpt["ema"] if use_ema else ckpt["model"])
     model.eval()
-    meta = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scheduler", "rng")}
+    meta = {k: v for k, v in ckpt.items() if k not in ("model", "ema", "optimizer", "scheduler", "rng")}
+    meta["weights"] = "ema" if use_ema else "live"
     return model, meta

@@ -38,7 +38,12 @@ class MiniXception:
             np.zeros((0, 64, 64), np.float32)
         x = ((x / 255.0) - 0.5) * 2.0
         out = np.zeros((len(x), len(CANONICAL_LABELS)), np.float32)
-        if len(x):
+        if len(x) > 32:
             p = np.asarray(self.model.predict(x[..., None], verbose=0, batch_size=256), dtype=np.float32)
             out[:, self._to_canonical] = p
+        elif len(x):  # direct call: no predict() loop overhead for the per-frame case
+            import keras
+
+            p = keras.ops.convert_to_numpy(self.model(x[..., None], training=False))
+            out[:, self._to_canonical] = np.asarray(p, dtype=np.float32)
         return out

@@ -124,7 +124,7 @@ def load_onnx_weights_into(model: object, onnx_path: Path) -> None:
 
 
 class TorchClassifier:
-    def __init__(self, model_path: str | Path | None = None, threads: int = 1) -> None:
+    def __init__(self, model_path: str | Path | None = None, threads: int = 1, ema: bool = True) -> None:
         import torch
 
         from ..fer_model import build_model, load_checkpoint_model
@@ -134,7 +134,7 @@ class TorchClassifier:
         if not self.path.exists():
             raise FileNotFoundError(f"model not found: {self.path}")
         if self.path.suffix == ".pt":
-            self.model, _ = load_checkpoint_model(str(self.path))
+            self.model, _ = load_checkpoint_model(str(self.path), ema=ema)
         else:
             self.model = build_model()
             load_onnx_weights_into(self.model, self.path)
