@@ -322,3 +322,20 @@ def test_static_applies_small_changes_exactly() -> None:
     synth.set_weights({"happiness": 0.50}, 0.0)
     synth.set_weights({"happiness": 0.51}, 0.1)
     assert synth.step(0.2)["AU12"] == pytest.approx(0.51 * base_aus("happiness")["AU12"])
+
+
+def test_reversal_at_the_bounds_does_not_break() -> None:
+    class AtTop:  # a curve sitting at 1.0 while still moving up (floating-point edge)
+        def __call__(self, t: float) -> float:
+            return 1.0
+
+        def slope(self, t: float) -> float:
+            return 0.5
+
+    for goal, start in ((0.2, 1.0), (0.0, 1.0)):
+        track = EmotionTrack("fear", load_tables().timing("felt", "fear"), dynamic=True, rng=None)
+        track.curve = AtTop()
+        track.target = start
+        assert track.set_target(goal, 1.0)
+        samples = [track.curve(1.0 + k * 0.01) for k in range(400)]
+        assert min(samples) >= 0.0 and max(samples) <= 1.0 and samples[-1] == pytest.approx(goal)

@@ -88,10 +88,10 @@ class EmotionTrack:
         taus, disp = _jittered(keys, self.rng, tm.jitter_time, tm.jitter_value)
         times = [t + tau * duration for tau in taus]
         values = [y0 + (goal - y0) * d for d in disp]
-        if v0 * (goal - y0) < 0.0 and abs(v0) > 1e-6:
+        room = (1.0 - y0) if v0 > 0.0 else y0
+        turn = min(TURN_MARGIN, room, abs(v0) * MAX_TURN_TIME / 2.0)
+        if v0 * (goal - y0) < 0.0 and turn > 1e-6:
             # reversal while moving: decelerate to a turning key first (C1, overshoot <= TURN_MARGIN)
-            room = (1.0 - y0) if v0 > 0.0 else y0
-            turn = min(TURN_MARGIN, room, abs(v0) * MAX_TURN_TIME / 2.0)
             tau = 2.0 * turn / abs(v0)
             times = [t] + [x + tau for x in times]
             values = [y0, y0 + math.copysign(turn, v0), *values[1:]]
@@ -100,13 +100,13 @@ class EmotionTrack:
             # onto the goal (Hermite with start slope v0, end slope 0: monotone, no overshoot)
             times = [t, t + 2.0 * abs(goal - y0) / abs(v0)]
             values = [y0, goal]
-        apex_end = times[-1]
+        motion_end = apex_end = times[-1]
         if self._rising and goal > 0.0:
-            apex_end = times[-1] + tm.apex_duration
+            apex_end = motion_end + tm.apex_duration
             times.append(apex_end)
             values.append(goal * tm.sustain)
         self.curve = Curve.through(times, values, start_slope=v0, end_slope=0.0)
-        self._phase_ends = (times[-1] if not self._rising else t + duration, apex_end)
+        self._phase_ends = (motion_end, apex_end)
         return True
 
     def amplitude(self, t: float) -> float:
