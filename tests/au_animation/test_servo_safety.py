@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -126,3 +127,40 @@ def test_packaged_maps_load_and_unknown_name_fails(tmp_path) -> None:
     path.write_text(yaml.safe_dump(data))
     custom = load_servo_map(str(path))
     assert custom.uses_blendshapes and len(custom.channels) == 1
+
+
+def _blendshape_map(tmp_dir) -> str:
+    data = _map_dict()
+    data["channels"][4]["inputs"] = {"jawOpen": 1.0, "AU27": 0.5}  # through the ARKit retargeting
+    path = tmp_dir / "blend_head.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(events=st.lists(event, min_size=1, max_size=60))
+def test_bridge_pipeline_servo_output_is_safe(events: list, tmp_path_factory) -> None:
+    """The same property end to end through BridgeSet (frames, ticks, blendshape inputs, stop)."""
+    from au_animation.bridges.frames import split
+    from au_animation.bridges.pipeline import BridgeConfig, BridgeSet
+
+    clock = [10.0]
+    out: list[tuple[float, np.ndarray]] = []
+    path = _blendshape_map(tmp_path_factory.mktemp("map"))
+    bridges = BridgeSet(BridgeConfig(servo_map=path, input_timeout=0.3), clock=lambda: clock[0],
+                        servo_sink=lambda now, pose: out.append((now, pose)))
+    bridges.start()
+    for kind, dt, aus in events:
+        clock[0] += dt
+        if kind == "frame":
+            bridges.push(split({**aus, "jawOpen": aus.get("AU26", 0.0)}))
+        else:
+            bridges.tick()
+    bridges.close(sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    low, high, slew = bridges.servo.low, bridges.servo.high, bridges.servo.slew
+    np.testing.assert_array_equal(out[0][1], bridges.servo.neutral)
+    np.testing.assert_allclose(out[-1][1], bridges.servo.neutral, atol=1e-6)  # neutral on stop
+    for (t0, a), (t1, b) in itertools.pairwise(out):
+        assert np.all(b >= low) and np.all(b <= high)
+        assert np.all(np.abs(b - a) <= slew * min(t1 - t0, 0.1) + 1e-9)

@@ -185,8 +185,8 @@ class BridgeSet:
             self.livelink = UdpSender("livelink", *parse_endpoint(config.livelink, ll.DEFAULT_PORT),
                                       clock=clock)
             self.livelink_encoder = ll.LiveLinkEncoder(space.names[:ll.BLENDSHAPE_COUNT],
-                                                             subject=config.livelink_subject,
-                                                             fps=round(config.livelink_rate_hz or 60))
+                                                       subject=config.livelink_subject,
+                                                       fps=round(config.livelink_rate_hz or 60))
             self._ll_rotations = [(n, n[0].upper() + n[1:]) for n in ll.ROTATION_NAMES]
         if config.servos_enabled or servo_sink is not None:
             servo_map = load_servo_map(config.servo_map)
