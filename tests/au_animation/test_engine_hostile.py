@@ -75,3 +75,26 @@ def test_any_valid_blend_stays_in_range_and_is_deterministic(weights, seed) -> N
         frames.append(np.array([synth.step_array(i / 30.0).copy() for i in range(90)]))
     assert np.array_equal(frames[0], frames[1])
     assert frames[0].min() >= 0.0 and frames[0].max() <= 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.5), st.floats(0.0, 1.0)), min_size=1, max_size=15),
+       st.sampled_from(CANONICAL_LABELS[1:]), st.sampled_from(["felt", "posed"]), st.integers(0, 5))
+def test_tracks_never_jump_and_stay_in_range(script, label, profile, seed) -> None:
+    from au_animation.engine import load_tables
+    from au_animation.engine.tracks import EmotionTrack
+
+    track = EmotionTrack(label, load_tables().timing(profile, label), dynamic=True,
+                         rng=np.random.default_rng(seed))
+    t = 0.0
+    for dt, weight in script:
+        t += dt
+        before, slope = track.curve(t), track.curve.slope(t)
+        track.set_target(weight, t)
+        assert track.curve(t) == before  # C0: retargeting never jumps
+        if abs(slope) > 1e-9 and abs(track.curve.slope(t) - slope) > 1e-6 * max(1.0, abs(slope)):
+            # the only allowed slope change: a reversal squeezed against the [0, 1] bounds
+            assert before < 0.061 or before > 0.939
+        probe = np.linspace(t, t + 3.0, 61)
+        values = [track.curve(x) for x in probe]
+        assert min(values) >= 0.0 and max(values) <= 1.0
