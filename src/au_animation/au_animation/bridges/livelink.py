@@ -40,6 +40,7 @@ BLENDSHAPE_COUNT = 52
 ROTATION_NAMES = ("headYaw", "headPitch", "headRoll", "leftEyeYaw", "leftEyePitch", "leftEyeRoll",
                   "rightEyeYaw", "rightEyePitch", "rightEyeRoll")
 VALUE_COUNT = BLENDSHAPE_COUNT + len(ROTATION_NAMES)  # 61
+MAX_NAME_BYTES = 250  # Unreal drops packets longer than its fixed maximum (names up to 256 chars)
 _BODY = struct.Struct(f">ifiiB{VALUE_COUNT}f")
 
 
@@ -62,8 +63,8 @@ class LiveLinkEncoder:
                  device_id: str | None = None, fps: int = 60, start_frame: int | None = None) -> None:
         if len(blendshape_names) != BLENDSHAPE_COUNT:
             raise ValueError(f"Live Link Face needs {BLENDSHAPE_COUNT} ARKit names, got {len(blendshape_names)}")
-        if not subject:
-            raise ValueError("Live Link subject name must not be empty")
+        if not subject or len(subject.encode("utf-8")) > MAX_NAME_BYTES:
+            raise ValueError(f"Live Link subject name must have 1..{MAX_NAME_BYTES} bytes")
         self.names = list(blendshape_names)
         self.subject = subject
         self.device_id = device_id or str(uuid.uuid5(uuid.NAMESPACE_DNS, f"avatar-face.{subject}")).upper()

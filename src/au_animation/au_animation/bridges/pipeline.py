@@ -85,6 +85,8 @@ class BridgeConfig:
                 problems.append(f"{name}: must be >= 0")
         if not (math.isfinite(self.servo_rate_hz) and 1.0 <= self.servo_rate_hz <= 500.0):
             problems.append("servo_rate_hz: must be in 1..500")
+        if not 0 < len(self.livelink_subject.encode("utf-8")) <= ll.MAX_NAME_BYTES:
+            problems.append(f"livelink_subject: 1..{ll.MAX_NAME_BYTES} bytes")
         if not self.osc_prefix.startswith("/"):
             problems.append("osc_prefix: must start with '/'")
         if not 0 <= self.maestro_device <= 127 and self.maestro_device != -1:
