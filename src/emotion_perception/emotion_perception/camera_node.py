@@ -10,6 +10,7 @@ import threading
 import time
 
 from avatar_common.node_utils import OK, WARN, Diagnostics, declare, run_node
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -20,7 +21,10 @@ from .face.image_io import fill_msg
 class CameraNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__(kwargs.pop("node_name", "camera"), **kwargs)
-        self.source = str(declare(self, "source", "0", "device index ('0') or video file path"))
+        # dynamic typing: launch files and YAML often give a device index as an integer
+        self.declare_parameter("source", "0", ParameterDescriptor(
+            description="device index ('0') or video file path", dynamic_typing=True))
+        self.source = str(self.get_parameter("source").value)
         fps = declare(self, "fps", 15.0, "frames per second to publish (file playback is paced to it)")
         self.width = int(declare(self, "width", 640, "frame width in pixels (0 = native)"))
         self.height = int(declare(self, "height", 480, "frame height in pixels (0 = native)"))
