@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from avatar_msgs.msg import EmotionState, Utterance
+from avatar_msgs.msg import AudioChunk, EmotionState, Utterance
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from scipy.signal import resample_poly
@@ -80,6 +80,27 @@ def test_wav_through_capture_and_recognizer(ros, tmp_path) -> None:
     for v in voices:
         assert v.source == "voice" and v.utterance_id in ("asr-1", "asr-2")
         assert -1 <= v.arousal <= 1 and v.valence == 0.0 and 0 < v.confidence <= 0.35
+
+
+def test_fast_file_replay_is_complete_and_contiguous(ros, tmp_path) -> None:
+    rate = 22050
+    t = np.arange(rate * 6) / rate
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), rate)
+    chunks = ros.collect(AudioChunk, "audio/chunks", depth=1000)
+    capture = ros.add(AudioCaptureNode(**ros.node_kwargs(parameter_overrides=[
+        Parameter("source", value=str(wav)), Parameter("realtime", value=False),
+        Parameter("max_speed", value=0.0), Parameter("chunk_ms", value=20.0)])))
+    ros.spin_until(lambda: capture.state == "finished" and len(chunks) >= capture.chunks, 20, "the whole file")
+    assert len(chunks) == capture.chunks
+    assert {(c.sample_rate, c.channels, c.encoding) for c in chunks} == {(16000, 1, "S16LE")}
+    frames = [len(c.data) // 2 for c in chunks]
+    assert abs(sum(frames) - 6 * 16000) <= 1  # resampled 22.05 -> 16 kHz, nothing lost
+    stamps = np.array([stamp(c.header.stamp) for c in chunks])
+    np.testing.assert_allclose(np.diff(stamps), np.array(frames[:-1]) / 16000, atol=2e-6)
+    audio = np.concatenate([np.frombuffer(bytes(c.data), "<i2") for c in chunks]) / 32768
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert np.argmax(spectrum) * 16000 / audio.size == pytest.approx(300, abs=1)
 
 
 def test_capture_failures_are_clear_and_not_fatal(ros, tmp_path) -> None:

@@ -2,9 +2,9 @@
 
 Parameters: source ('mic' or a file path; '' publishes nothing), device (mic: '' = default, an
 index, or part of a device name), sample_rate (mic rate; for files the output rate, 0 = the file's
-own), channels (mic), chunk_ms, realtime (files: paced like a live source, else as fast as
-possible), loop (files), wait_subscribers_s (files: wait this long for a subscriber before playing),
-retry_s (mic: how often an unavailable device is tried again).
+own), channels (mic), chunk_ms, realtime (files: paced like a live source, else faster, up to
+max_speed times real time), loop (files), wait_subscribers_s (files: wait this long for a
+subscriber before playing), retry_s (mic: how often an unavailable device is tried again).
 
 A missing PortAudio library, a missing device or an unreadable file is one clear error line and a
 diagnostics ERROR; the node keeps running (and retries the microphone), it never crash-loops.
@@ -26,7 +26,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from semantic_affect.speech.audio import AudioFormatError, StreamResampler, float_to_pcm16, iter_blocks, probe
 
-AUDIO_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+AUDIO_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # ~32 s of 32 ms chunks
 
 
 def import_sounddevice() -> Any:
@@ -106,6 +106,8 @@ class AudioCaptureNode(Node):
         self.realtime = bool(declare(self, "realtime", True,
                                      "Files: pace like a live source (false: as fast as possible)"))
         self.loop = bool(declare(self, "loop", False, "Files: start again at the end"))
+        self.max_speed = float(declare(self, "max_speed", 4.0,
+                                       "Files with realtime=false: at most this many times real time (0 = no limit)"))
         self.wait_subscribers_s = float(declare(self, "wait_subscribers_s", 5.0,
                                                 "Files: wait up to this long for a subscriber before playing"))
         self.retry_s = float(declare(self, "retry_s", 5.0, "Microphone: retry period when the device is unavailable"))
@@ -169,11 +171,12 @@ class AudioCaptureNode(Node):
             self.state = "playing"
             self._file_t0 = time.monotonic()
             self._file_stamp0 = self.get_clock().now().nanoseconds * 1e-9
+        elapsed = time.monotonic() - self._file_t0
         if self.realtime:
-            due = (time.monotonic() - self._file_t0) * f.rate  # frames that should be out by now
-            budget = 64
+            due, budget = elapsed * f.rate, 64  # frames that should be out by now
         else:
-            due, budget = float("inf"), 16
+            due = elapsed * f.rate * self.max_speed if self.max_speed > 0 else float("inf")
+            budget = 16
         try:
             while f.frames_out < due and budget > 0:
                 chunk = f.next_chunk()

@@ -26,7 +26,7 @@ from semantic_affect.speech.audio import AudioFormatError, pcm16_to_float
 from semantic_affect.speech.pipeline import PipelineConfig, SpeakingEdge, SpeechPipeline, Transcript
 from semantic_affect.speech.vad import EndpointConfig
 
-AUDIO_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
+AUDIO_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # ~32 s of 32 ms chunks
 
 
 def to_time(seconds: float) -> Time:
