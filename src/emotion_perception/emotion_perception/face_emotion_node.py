@@ -36,6 +36,7 @@ class FaceEmotionNode(LifecycleNode):
         self.p_threads = int(declare(self, "threads", 1, "inference threads"))
         self.p_margin = float(declare(self, "margin", 0.15, "crop margin around the detector box (fraction of side)"))
         self.p_detect_width = int(declare(self, "detect_width", 320, "width the frame is downscaled to for detection"))
+        self.p_align = bool(declare(self, "align", True, "rotate tilted faces upright using the eyes before cropping"))
         try:
             self.rate = float(self.p_rate)
             if not 0.1 <= self.rate <= 120:
@@ -65,7 +66,8 @@ class FaceEmotionNode(LifecycleNode):
         except Exception as e:
             self.get_logger().error(f"cannot load face model ({self.p_backend}, {self.p_model or 'shipped'}): {e}")
             return TransitionCallbackReturn.FAILURE
-        self.pipeline = FacePipeline(clf, det, IouTracker(), all_faces=self.p_all, margin=self.p_margin)
+        self.pipeline = FacePipeline(clf, det, IouTracker(), all_faces=self.p_all, margin=self.p_margin,
+                                     align=self.p_align)
         self.get_logger().info(f"face model loaded ({self.p_backend})")
         return TransitionCallbackReturn.SUCCESS
 

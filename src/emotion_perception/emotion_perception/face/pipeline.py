@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from avatar_common.emotion import CANONICAL_LABELS, valence_arousal
 
+from .align import EyeAligner, rotate_about
 from .classifier import Classifier
 from .crop import crop_face
 from .detector import Box, HaarFaceDetector, detect_near
@@ -19,6 +20,7 @@ class FaceResult:
     id: str
     box: Box
     probs: np.ndarray
+    roll_deg: float = 0.0
 
     def weights(self) -> dict[str, float]:
         return {lab: float(p) for lab, p in zip(CANONICAL_LABELS, self.probs, strict=False)}
@@ -47,7 +49,7 @@ class FacePipeline:
 
     def __init__(self, classifier: Classifier, detector: HaarFaceDetector | None = None,
                  tracker: IouTracker | None = None, all_faces: bool = False, margin: float = 0.15,
-                 max_faces: int = 4, full_every: int = 10) -> None:
+                 max_faces: int = 4, full_every: int = 10, align: bool = True) -> None:
         self.classifier = classifier
         self.detector = detector or HaarFaceDetector()
         self.tracker = tracker if tracker is not None else IouTracker()
@@ -55,6 +57,7 @@ class FacePipeline:
         self.margin = margin
         self.max_faces = max(1, max_faces)
         self.full_every = max(1, int(full_every))
+        self.aligner = EyeAligner() if align else None
         self._since_full = 0
         self._prev: Box | None = None
 
@@ -74,9 +77,14 @@ class FacePipeline:
         tracked = self.tracker.update(boxes) if self.tracker is not None else [("", b) for b in boxes]
         faces: list[FaceResult] = []
         if tracked:
-            crops = np.stack([crop_face(gray, b, self.margin) for _, b in tracked])
-            probs = self.classifier.predict(crops)
-            faces = [FaceResult(fid, b, p) for (fid, b), p in zip(tracked, probs, strict=False)]
+            crops, rolls = [], []
+            for _, b in tracked:
+                roll = self.aligner.roll_deg(gray, b) if self.aligner is not None else None
+                roll = roll if roll is not None and abs(roll) >= 3.0 else 0.0
+                crops.append(crop_face(rotate_about(gray, b, roll) if roll else gray, b, self.margin))
+                rolls.append(roll)
+            probs = self.classifier.predict(np.stack(crops))
+            faces = [FaceResult(fid, b, p, r) for (fid, b), p, r in zip(tracked, probs, rolls, strict=True)]
         t2 = time.perf_counter()
         return FrameResult(faces, {"detect_ms": (t1 - t0) * 1e3, "classify_ms": (t2 - t1) * 1e3,
                                    "total_ms": (t2 - t0) * 1e3})
