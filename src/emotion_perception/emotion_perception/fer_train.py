@@ -122,9 +122,11 @@ class _Ema:
         self.model.eval()
 
     @torch.no_grad()
-    def update(self, model: FerNet) -> None:
+    def update(self, model: FerNet, step: int) -> None:
+        # warm-up of the decay so the random initial weights do not linger in the average
+        decay = min(self.decay, (1 + step) / (10 + step))
         for e, p in zip(self.model.parameters(), model.parameters(), strict=False):
-            e.lerp_(p, 1 - self.decay)
+            e.lerp_(p, 1 - decay)
         for e, b in zip(self.model.buffers(), model.buffers(), strict=False):
             e.copy_(b)
 
@@ -224,7 +226,7 @@ def train(recipe: Recipe, train_data: FerSplit, val_data: FerSplit, out_dir: Pat
             loss.backward()
             opt.step()
             if ema is not None:
-                ema.update(model)
+                ema.update(model, state["step"])
             state["step"] += 1
             run_loss += loss.item() * len(idx)
             run_correct += int((logits.argmax(1) == t.argmax(1)).sum())
