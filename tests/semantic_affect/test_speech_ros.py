@@ -121,3 +121,15 @@ def test_recognizer_configure_fails_cleanly_on_a_bad_model(ros, tmp_path) -> Non
     ros.add(node)
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
     assert "cannot load Whisper model" in node.load_error
+
+
+def test_parameters_of_the_wrong_type_fall_back_instead_of_crashing(ros) -> None:
+    node = ros.add(SpeechRecognizerNode(**ros.node_kwargs(parameter_overrides=[
+        Parameter("silence_ms", value=300), Parameter("threshold", value="high"),
+        Parameter("partials", value="yes"), Parameter("cpu_threads", value=1.0)])))
+    assert node.params["silence_ms"] == 300.0  # an int for a float is converted
+    assert node.params["threshold"] == 0.5 and node.params["partials"] is False  # unusable: default
+    assert node.params["cpu_threads"] == 1
+    capture = ros.add(AudioCaptureNode(**ros.node_kwargs(parameter_overrides=[
+        Parameter("source", value=""), Parameter("chunk_ms", value=20)])))
+    assert capture.chunk_ms == 20.0 and capture.state == "off"
