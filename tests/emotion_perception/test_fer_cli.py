@@ -54,7 +54,7 @@ def test_loader_maps_ferplus_columns_to_canonical(fake_ferplus: Path, tmp_path: 
 def test_train_resume_export_eval_predict(fake_ferplus: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     common = ["--data", str(fake_ferplus), "--out", str(out), "--cache", str(tmp_path / "cache"),
-              "--threads", "1", "--batch-size", "8", "--no-progress", "--soft-labels"]
+              "--threads", "1", "--batch-size", "8", "--no-progress", "--soft-labels", "--ema", "0.99"]
     assert fer_train_cli.main(["--recipe", "v3", "--max-steps", "1", *common]) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert first["steps"] == 1 and (out / "last.pt").exists() and (out / "best.pt").exists()
