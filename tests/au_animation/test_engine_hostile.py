@@ -6,7 +6,7 @@ import numpy as np
 from au_animation.engine import Synthesizer
 from au_animation.retarget import load_retarget
 from avatar_common.emotion import CANONICAL_LABELS, sanitize
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 nasty_floats = st.one_of(
@@ -80,6 +80,8 @@ def test_any_valid_blend_stays_in_range_and_is_deterministic(weights, seed) -> N
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.0, 1.5), st.floats(0.0, 1.0)), min_size=1, max_size=15),
        st.sampled_from(CANONICAL_LABELS[1:]), st.sampled_from(["felt", "posed"]), st.integers(0, 5))
+@example([(0.0, 1.0), (1.0, 0.5), (0.0, 0.0), (0.0, 1.0), (0.0, 0.0), (0.0, 0.3125), (0.5, 0.1875)],
+         "happiness", "felt", 0)  # found by hypothesis: a nearer target while falling fast
 def test_tracks_never_jump_and_stay_in_range(script, label, profile, seed) -> None:
     from au_animation.engine import load_tables
     from au_animation.engine.tracks import EmotionTrack

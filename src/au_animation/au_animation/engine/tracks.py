@@ -14,7 +14,7 @@ from enum import Enum
 
 import numpy as np
 
-from au_animation.engine.curves import TURN_MARGIN, Curve
+from au_animation.engine.curves import TURN_MARGIN, Curve, pchip_slopes
 from au_animation.engine.tables import Timing
 
 DEADBAND = 0.03
@@ -49,9 +49,13 @@ def _jittered(keys: tuple[tuple[float, float], ...], rng: np.random.Generator | 
 
 def _too_fast(v0: float, times: list[float], values: list[float]) -> bool:
     """True if slope v0 at the first key would make the template's first interval overshoot
-    (Fritsch-Carlson: alpha = v0 / secant slope must stay <= 3)."""
+    (Fritsch-Carlson: alpha^2 + beta^2 <= 9 with alpha, beta the end slopes over the secant slope)."""
     secant = (values[1] - values[0]) / (times[1] - times[0])
-    return secant == 0.0 or v0 / secant > 3.0
+    if secant == 0.0:
+        return True
+    m1 = 0.0 if len(times) == 2 else pchip_slopes(times, values)[1]
+    alpha, beta = v0 / secant, m1 / secant
+    return alpha * alpha + beta * beta > 9.0
 
 
 class EmotionTrack:
