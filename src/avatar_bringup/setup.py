@@ -25,7 +25,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-        "avatar-stack = avatar_bringup.stack_cli:main",
+        "avatar-stack = avatar_bringup.stack_cli:console_main",
         "avatar-say = avatar_bringup.say_cli:main",
         ],
     },

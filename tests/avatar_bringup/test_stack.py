@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from avatar_msgs.msg import ActionUnits, EmotionState, Utterance
+from avatar_msgs.msg import ActionUnits, AffectAnalysis, EmotionState
 
 pytestmark = pytest.mark.ros
 VENV_BIN = Path(sys.executable).parent
@@ -63,17 +63,18 @@ def test_avatar_say_reaches_a_running_graph(ros) -> None:
     proc = _spawn()
     try:
         text = ros.collect(EmotionState, f"{NS}/affect/text")
-        utterances = ros.collect(Utterance, f"{NS}/speech/utterance")
+        analyses = ros.collect(AffectAnalysis, f"{NS}/affect/text_analysis")
         frames = ros.collect(ActionUnits, f"{NS}/face/action_units")
         ros.wait_for_messages(frames, 1, timeout=60)
         say = subprocess.run([str(VENV_BIN / "avatar-say"), "I got the job, I'm so happy!", "--id", "t-1"],
                              capture_output=True, text=True, timeout=60)
         assert say.returncode == 0, say.stderr
         ros.wait_for_messages(text, 1, timeout=30)
+        ros.wait_for_messages(analyses, 1, timeout=10)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
-    assert utterances[0].text == "I got the job, I'm so happy!" and utterances[0].final
+    assert analyses[0].text == "I got the job, I'm so happy!" and analyses[0].utterance_id == "t-1"
     assert text[0].utterance_id == "t-1" and text[0].source == "text"
     assert dict(zip(text[0].labels, text[0].weights, strict=True))["happiness"] > 0.5
 

@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import rclpy
     from avatar_msgs.msg import Utterance
+    from rclpy.duration import Duration
 
     from avatar_bringup.conversation_node import make_utterance
 
@@ -42,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rclpy.spin_once(node, timeout_sec=0.05)
         utterance_id = opts.id or f"say-{int(time.time() * 1000)}"
         pub.publish(make_utterance(node, opts.text, utterance_id))
-        rclpy.spin_once(node, timeout_sec=0.2)  # let the reliable sample go out before we leave
+        # A reliable sample still unacknowledged when the writer is destroyed can be lost.
+        if not pub.wait_for_all_acked(Duration(seconds=opts.wait)):
+            print(f"avatar-say: warning: {utterance_id} not acknowledged by every subscriber", file=sys.stderr)
         print(f"published {utterance_id} on {pub.topic_name}")
         return 0
     except KeyboardInterrupt:
