@@ -67,7 +67,6 @@ class SpeechRecognizerNode(LifecycleNode):
         self._sub = None
         self._last_chunk = 0.0
         self.stats = {"chunks": 0, "utterances": 0, "partials": 0, "bad_chunks": 0}
-        self.last_latency_ms = 0.0
         self.load_error = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -190,7 +189,8 @@ class SpeechRecognizerNode(LifecycleNode):
     def _publish_transcript(self, t: Transcript) -> None:
         if t.final:
             self.stats["utterances"] += 1
-            self.last_latency_ms = (time.monotonic() - t.wall) * 1000.0
+            self.get_logger().info(f"{t.id} {t.end - t.start:.1f} s: {t.text!r} (confidence {t.confidence:.2f}, "
+                                   f"ASR {t.compute_s * 1000:.0f} ms)")
         else:
             self.stats["partials"] += 1
         if t.text:
