@@ -41,9 +41,22 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None
 
 
 def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """Declare a parameter with a description and return its value."""
-    node.declare_parameter(name, default, ParameterDescriptor(description=description))
-    return node.get_parameter(name).value
+    """Declare a parameter with a description and return its value, converted to the default's type.
+
+    Declared with dynamic typing so that `-p rate_hz:=30` (an int for a float) or a string does not
+    raise InvalidParameterTypeException in the constructor; an unusable value is one error line and
+    the default.
+    """
+    node.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
+    value = node.get_parameter(name).value
+    if value is None or isinstance(default, bool) != isinstance(value, bool):
+        node.get_logger().error(f"parameter {name}={value!r} has the wrong type; using {default!r}")
+        return default
+    try:
+        return type(default)(value)
+    except (TypeError, ValueError):
+        node.get_logger().error(f"parameter {name}={value!r} is unusable; using {default!r}")
+        return default
 
 
 class Diagnostics:

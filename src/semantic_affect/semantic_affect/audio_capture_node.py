@@ -19,31 +19,14 @@ import time
 from typing import Any
 
 import numpy as np
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, declare, run_node
 from avatar_msgs.msg import AudioChunk
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from semantic_affect.speech.audio import AudioFormatError, StreamResampler, float_to_pcm16, iter_blocks, probe
 
 AUDIO_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # ~32 s of 32 ms chunks
-
-
-def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """avatar_common.node_utils.declare with dynamic typing: `-p chunk_ms:=20` (an int for a float)
-    or a string must not raise InvalidParameterTypeException in the constructor; callers convert
-    and validate the value and fall back to the default with one log line."""
-    node.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
-    value = node.get_parameter(name).value
-    if value is None or isinstance(default, bool) != isinstance(value, bool):
-        node.get_logger().error(f"{name}={value!r} has the wrong type; using {default!r}")
-        return default
-    try:
-        return type(default)(value)
-    except (TypeError, ValueError):
-        node.get_logger().error(f"{name}={value!r} unusable; using {default!r}")
-        return default
 
 
 def import_sounddevice() -> Any:

@@ -14,14 +14,13 @@ import time
 from typing import Any
 
 from avatar_common.emotion import sanitize
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, emotion_to_msg, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, declare, emotion_to_msg, run_node
 from avatar_msgs.msg import AudioChunk, EmotionState, Utterance
 from builtin_interfaces.msg import Time
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
 
-from semantic_affect.audio_capture_node import declare
 from semantic_affect.speech.asr import AsrConfig, WhisperAsr
 from semantic_affect.speech.audio import AudioFormatError, pcm16_to_float
 from semantic_affect.speech.pipeline import PipelineConfig, SpeakingEdge, SpeechPipeline, Transcript
