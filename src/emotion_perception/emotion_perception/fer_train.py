@@ -127,8 +127,13 @@ class _Ema:
         decay = min(self.decay, (1 + step) / (10 + step))
         for e, p in zip(self.model.parameters(), model.parameters(), strict=False):
             e.lerp_(p, 1 - decay)
+        # BatchNorm statistics are averaged too: running stats copied from the live model do not
+        # match averaged weights (measured: such an EMA predicted one class for 2 epochs).
         for e, b in zip(self.model.buffers(), model.buffers(), strict=False):
-            e.copy_(b)
+            if e.dtype.is_floating_point:
+                e.lerp_(b, 1 - decay)
+            else:
+                e.copy_(b)
 
 
 def train(recipe: Recipe, train_data: FerSplit, val_data: FerSplit, out_dir: Path, *, seed: int = 0,
