@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         x = cached_embeddings(test, args.cache)
     else:
         x = backend.embed(test.texts)
-    probs = backend.head.probs(x)
+    probs = backend.head.probs(x, test.texts)
     offline = evaluate(probs, test.targets, backend.head.thresholds)
     t1 = time.perf_counter()
     nrc = nrclex_evaluate(test.texts, test.targets)

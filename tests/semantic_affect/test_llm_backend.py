@@ -236,3 +236,27 @@ def test_resolve_mode():
     assert resolve_mode("offline", True, None)[0] == "offline"
     mode, why = resolve_mode("gpt", False, None)
     assert mode == "offline" and "unknown backend" in why
+
+
+def test_latest_gate_orders_results():
+    from semantic_affect.text.policy import LatestGate
+
+    gate = LatestGate()
+    a, b, c = gate.issue(), gate.issue(), gate.issue()
+    assert gate.try_publish(b)
+    assert not gate.try_publish(a)  # older than a published one: dropped
+    assert gate.try_publish(c)
+    assert not gate.try_publish(c)
+
+
+def test_breaker_half_open_failure_reopens():
+    clock = {"t": 0.0}
+    breaker = CircuitBreaker(failures=1, cooldown_s=5.0, clock=lambda: clock["t"])
+    assert breaker.allow() and breaker.record_failure() and breaker.state == "open"
+    assert not breaker.allow()
+    clock["t"] = 6.0
+    assert breaker.state == "half_open" and breaker.allow()
+    assert not breaker.allow()  # only one trial at a time
+    assert breaker.record_failure() and breaker.state == "open"
+    clock["t"] = 10.0
+    assert not breaker.allow()  # the new cool-down started at t=6

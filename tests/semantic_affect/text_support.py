@@ -10,4 +10,4 @@ def offline_backend() -> object:
     """The shipped offline model, loaded once (seconds) and shared by every test module."""
     from semantic_affect.text.offline import OfflineBackend
 
-    return OfflineBackend.load(threads=1)
+    return OfflineBackend.load()

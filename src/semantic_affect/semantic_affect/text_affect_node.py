@@ -46,7 +46,7 @@ class TextAffectNode(LifecycleNode):
             ("breaker_failures", 3, "Consecutive LLM failures that open the circuit breaker"),
             ("breaker_cooldown_s", 30.0, "Seconds the open breaker sends everything offline before one trial"),
             ("workers", 2, "Concurrent analyses (a slow LLM reply does not hold back the next utterance)"),
-            ("threads", 1, "torch CPU threads of the offline encoder"),
+            ("threads", 0, "torch CPU threads (process-wide) for the offline encoder; 0 = leave torch's setting"),
         ):
             self._p[name] = declare(self, name, default, desc)
         self._policy: AffectPolicy | None = None
@@ -93,7 +93,7 @@ class TextAffectNode(LifecycleNode):
             from semantic_affect.text.offline import OfflineBackend
 
             offline = OfflineBackend.load(self._p["offline_model"] or None,
-                                          threads=self._param("threads", int, 1, lambda v: 1 <= v <= 64))
+                                          threads=self._param("threads", int, 0, lambda v: 0 <= v <= 64) or None)
         except Exception as exc:  # missing files, broken model: say why
             if mode == "offline":
                 self.get_logger().error(f"cannot load the offline model: {type(exc).__name__}: {exc}")

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 ENCODER_NAME = "all-MiniLM-L6-v2"
 _lock = threading.Lock()
+ENCODE_LOCK = threading.Lock()  # one encoder per process; its fast tokenizer is not thread-safe
 _cache: dict[str, object] = {}
 
 
@@ -39,6 +40,7 @@ def load_encoder(threads: int | None = None) -> object:
 def embed(texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """L2-normalised float32 embeddings (n, 384)."""
     model = load_encoder()
-    out = model.encode(texts, batch_size=batch_size, show_progress_bar=progress,  # type: ignore[attr-defined]
-                       convert_to_numpy=True, normalize_embeddings=True)
+    with ENCODE_LOCK:
+        out = model.encode(texts, batch_size=batch_size, show_progress_bar=progress,  # type: ignore[attr-defined]
+                           convert_to_numpy=True, normalize_embeddings=True)
     return np.asarray(out, dtype=np.float32)

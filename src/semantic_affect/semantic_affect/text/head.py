@@ -1,11 +1,16 @@
-"""The trained classification head in plain numpy: an ensemble of one-hidden-layer MLPs with sigmoid
-outputs, stored as .npz (arrays only, no pickle) plus a .json with labels, thresholds and metrics.
+"""The trained classification head in plain numpy/scipy, no pickle.
+
+Two parts, blended: (1) an ensemble of one-hidden-layer MLPs on the sentence embedding, sigmoid
+outputs averaged; (2) a lexical part, TF-IDF of word 1-2 grams -> one logistic regression per class
+(Reddit-style wording carries signal the frozen sentence embedding misses). probs = (1 - w) * mlp +
+w * lexical. Stored as `<stem>.npz` (numeric and fixed-width unicode arrays, loaded with
+allow_pickle=False) plus `<stem>.json` (labels, thresholds, blend weight, metrics; validated).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -15,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from semantic_affect.text.goemotions import MODEL_LABELS
 
-MODEL_NAME = "minilm-mlp-goemotions-ekman-v1"
+MODEL_NAME = "minilm-tfidf-goemotions-ekman-v1"
+
+
+class LexicalMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ngram_max: int = Field(ge=1, le=3)
+    lowercase: bool = True
+    sublinear_tf: bool = True
 
 
 class HeadMeta(BaseModel):
@@ -29,39 +41,90 @@ class HeadMeta(BaseModel):
     thresholds: list[float]
     members: int = Field(ge=1)
     activation: str = "gelu_tanh"
+    lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    lexical: LexicalMeta | None = None
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+@dataclass
+class Lexical:
+    """TF-IDF (sklearn TfidfVectorizer semantics: smooth idf, sublinear tf, l2 norm) + per-class LR."""
+
+    vocab: np.ndarray  # (V,) str
+    idf: np.ndarray  # (V,)
+    coef: np.ndarray  # (V, C)
+    bias: np.ndarray  # (C,)
+    meta: LexicalMeta
+    _vec: Any = field(default=None, repr=False)
+
+    def features(self, texts: list[str]) -> Any:
+        from scipy import sparse
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        if self._vec is None:
+            self._vec = CountVectorizer(vocabulary={str(t): i for i, t in enumerate(self.vocab)},
+                                        ngram_range=(1, self.meta.ngram_max), lowercase=self.meta.lowercase)
+        x = self._vec.transform(texts).astype(np.float64)
+        if self.meta.sublinear_tf:
+            x.data = 1.0 + np.log(x.data)
+        x = x @ sparse.diags(self.idf.astype(np.float64))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        return sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ x
+
+    def probs(self, texts: list[str]) -> np.ndarray:
+        return sigmoid(np.asarray(self.features(texts) @ self.coef.astype(np.float64)) + self.bias).astype(np.float32)
+
+
 @dataclass
 class Head:
-    """Averages the sigmoid outputs of `members` MLPs: probs = mean_k sigmoid(gelu(xW1+b1)W2+b2)."""
+    """probs = (1 - w) * mean_k sigmoid(gelu(x W1 + b1) W2 + b2) + w * lexical(texts)."""
 
     meta: HeadMeta
     w1: np.ndarray  # (k, d, h)
     b1: np.ndarray  # (k, h)
     w2: np.ndarray  # (k, h, c)
     b2: np.ndarray  # (k, c)
+    lexical: Lexical | None = None
 
     @property
     def thresholds(self) -> np.ndarray:
         return np.asarray(self.meta.thresholds, dtype=np.float32)
 
-    def probs(self, x: np.ndarray) -> np.ndarray:
+    def mlp_probs(self, x: np.ndarray) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, dtype=np.float32))
         out = np.zeros((x.shape[0], self.w2.shape[2]), dtype=np.float32)
         for k in range(self.w1.shape[0]):
             h = gelu_tanh(x @ self.w1[k] + self.b1[k])
-            out += 1.0 / (1.0 + np.exp(-(h @ self.w2[k] + self.b2[k])))
+            out += sigmoid(h @ self.w2[k] + self.b2[k])
         return out / self.w1.shape[0]
+
+    def probs(self, x: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """Class probabilities from embeddings `x` and (for the lexical part) the same `texts`."""
+        p = self.mlp_probs(x)
+        w = self.meta.lexical_weight
+        if self.lexical is not None and w > 0:
+            if texts is None or len(texts) != len(p):
+                raise ValueError("this head has a lexical part: pass the texts with the embeddings")
+            p = (1.0 - w) * p + w * self.lexical.probs(list(texts))
+        return p
 
     def save(self, stem: str | Path) -> None:
         stem = Path(stem)
         stem.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(stem.with_suffix(".npz"), w1=self.w1.astype(np.float16), b1=self.b1.astype(np.float32),
-                            w2=self.w2.astype(np.float16), b2=self.b2.astype(np.float32))
+        arrays: dict[str, np.ndarray] = {"w1": self.w1.astype(np.float16), "b1": self.b1.astype(np.float32),
+                                         "w2": self.w2.astype(np.float16), "b2": self.b2.astype(np.float32)}
+        if self.lexical is not None:
+            arrays.update(vocab=np.asarray(self.lexical.vocab, dtype=str), idf=self.lexical.idf.astype(np.float32),
+                          lex_coef=self.lexical.coef.astype(np.float16), lex_bias=self.lexical.bias.astype(np.float32))
+            self.meta.lexical = self.lexical.meta
+        np.savez_compressed(stem.with_suffix(".npz"), **arrays)
         stem.with_suffix(".json").write_text(json.dumps(self.meta.model_dump(), indent=1) + "\n")
 
 
@@ -77,8 +140,20 @@ def load_head(stem: str | Path | None = None) -> Head:
         raise ValueError(f"{stem}.json labels {meta.labels} != {list(MODEL_LABELS)}")
     with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
         arrays: dict[str, Any] = {k: z[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2")}
+        lexical = None
+        if "vocab" in z.files:
+            if meta.lexical is None:
+                raise ValueError(f"{stem}.json has no 'lexical' settings for the lexical arrays")
+            lexical = Lexical(z["vocab"].astype(str), z["idf"].astype(np.float32), z["lex_coef"].astype(np.float32),
+                              z["lex_bias"].astype(np.float32), meta.lexical)
     k, _, h = arrays["w1"].shape
-    if arrays["w2"].shape[1:] != (h, len(MODEL_LABELS)) or arrays["w1"].shape[0] != meta.members \
-            or len(meta.thresholds) != len(MODEL_LABELS) or k != arrays["w2"].shape[0]:
+    c = len(MODEL_LABELS)
+    if arrays["w2"].shape[1:] != (h, c) or k != meta.members or len(meta.thresholds) != c \
+            or k != arrays["w2"].shape[0]:
         raise ValueError(f"{stem}.npz shapes do not match its metadata")
-    return Head(meta, **arrays)
+    if lexical is not None and (lexical.coef.shape != (len(lexical.vocab), c)
+                                or lexical.idf.shape != lexical.vocab.shape):
+        raise ValueError(f"{stem}.npz lexical shapes do not match")
+    if meta.lexical_weight > 0 and lexical is None:
+        raise ValueError(f"{stem}.json has lexical_weight > 0 but the .npz has no lexical part")
+    return Head(meta, **arrays, lexical=lexical)

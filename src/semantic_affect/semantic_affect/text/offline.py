@@ -15,6 +15,7 @@ import numpy as np
 from avatar_common.emotion import Emotion, valence_arousal
 
 from semantic_affect.text.analysis import Analysis
+from semantic_affect.text.embedding import ENCODE_LOCK, load_encoder
 from semantic_affect.text.goemotions import MODEL_LABELS
 from semantic_affect.text.head import Head, load_head
 from semantic_affect.text.schema import normalise
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class OfflineBackend:
-    """Thread-safe for concurrent `analyze` calls (the encoder is used under no shared mutable state)."""
+    """Thread-safe: encoder calls are serialised (fast tokenizers raise "Already borrowed" when one
+    instance is used from two threads at once)."""
 
     name = "offline"
 
@@ -35,8 +37,6 @@ class OfflineBackend:
     @classmethod
     def load(cls, stem: str | Path | None = None, threads: int | None = None) -> OfflineBackend:
         """Load head and encoder (seconds); raises with a clear reason when files are missing."""
-        from semantic_affect.text.embedding import load_encoder
-
         head = load_head(stem)
         encoder = load_encoder(threads)
         backend = cls(head, encoder)
@@ -44,11 +44,13 @@ class OfflineBackend:
         return backend
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(self.encoder.encode(texts, batch_size=64, convert_to_numpy=True,  # type: ignore[attr-defined]
-                                              normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
+        with ENCODE_LOCK:
+            return np.asarray(self.encoder.encode(texts, batch_size=64, convert_to_numpy=True,  # type: ignore[attr-defined]
+                                                  normalize_embeddings=True, show_progress_bar=False),
+                              dtype=np.float32)
 
     def probs(self, texts: list[str]) -> np.ndarray:
-        return self.head.probs(self.embed(texts))
+        return self.head.probs(self.embed(texts), texts)
 
     def analyze(self, text: str, context: object = ()) -> Analysis:
         """Context is not used by this backend (a single-sentence classifier)."""
