@@ -78,3 +78,16 @@ def test_matches_cv_bridge_where_available() -> None:
         assert (ours.height, ours.width, ours.step, bytes(ours.data)) == \
             (theirs.height, theirs.width, theirs.step, bytes(theirs.data))
         assert np.array_equal(to_bgr(theirs), bridge.imgmsg_to_cv2(theirs, "bgr8"))
+
+
+def test_node_conversion_path_equals_numpy_path() -> None:
+    """What face_emotion uses (cv_bridge where a working one exists) gives the numpy results."""
+    from emotion_perception.face.image_io import msg_to_bgr_or_gray
+
+    bgr = _frame(10, 14)
+    for enc, arr in (("bgr8", bgr), ("rgb8", bgr[:, :, ::-1]), ("mono8", bgr[:, :, 1])):
+        msg = raw(arr, enc)
+        assert np.array_equal(msg_to_bgr_or_gray(msg, gray=True), to_gray(msg))
+        assert np.array_equal(msg_to_bgr_or_gray(msg, gray=False), to_bgr(msg))
+    with pytest.raises(ImageError):
+        msg_to_bgr_or_gray(RawImage(4, 4, "bgr8", 12, b"\x00" * 10), gray=True)

@@ -20,7 +20,7 @@ from sensor_msgs.msg import Image
 
 from .face.classifier import make_classifier
 from .face.detector import HaarFaceDetector
-from .face.image_io import ImageError, fill_msg, to_bgr, to_gray
+from .face.image_io import ImageError, distro_bridge, fill_msg, msg_to_bgr_or_gray
 from .face.pipeline import FacePipeline, FrameResult
 from .face.tracker import IouTracker
 
@@ -68,7 +68,8 @@ class FaceEmotionNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.pipeline = FacePipeline(clf, det, IouTracker(), all_faces=self.p_all, margin=self.p_margin,
                                      align=self.p_align)
-        self.get_logger().info(f"face model loaded ({self.p_backend})")
+        conv = "cv_bridge" if distro_bridge() is not None else "numpy (no working cv_bridge)"
+        self.get_logger().info(f"face model loaded ({self.p_backend}); image conversion: {conv}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -140,7 +141,7 @@ class FaceEmotionNode(LifecycleNode):
         if pipe is None:
             return None
         try:
-            gray = to_gray(msg)
+            gray = msg_to_bgr_or_gray(msg, gray=True)
         except ImageError as e:
             self.stats["bad_images"] += 1
             self.last_error = str(e)
@@ -171,7 +172,7 @@ class FaceEmotionNode(LifecycleNode):
         import cv2
 
         try:
-            img = to_bgr(msg)
+            img = msg_to_bgr_or_gray(msg, gray=False)
         except ImageError:
             return
         for f in result.faces:

@@ -97,6 +97,42 @@ def to_gray(msg: Any) -> np.ndarray:
     return cv2.cvtColor(arr, code)
 
 
+_BRIDGE: list = []
+
+
+def distro_bridge() -> object | None:
+    """ROS cv_bridge.CvBridge when a ROS distro provides a working one, else None (checked once).
+
+    PyPI's `cv-bridge` imports but is broken with numpy 2 / OpenCV 5: a round trip of a tiny image
+    decides, so a broken bridge is never used.
+    """
+    if not _BRIDGE:
+        bridge = None
+        try:
+            from cv_bridge import CvBridge
+
+            b = CvBridge()
+            probe = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+            if np.array_equal(b.imgmsg_to_cv2(b.cv2_to_imgmsg(probe, "bgr8"), "bgr8"), probe):
+                bridge = b
+        except Exception:  # any failure means: no usable cv_bridge
+            bridge = None
+        _BRIDGE.append(bridge)
+    return _BRIDGE[0]
+
+
+def msg_to_bgr_or_gray(msg: Any, gray: bool, use_bridge: bool = True) -> np.ndarray:
+    """to_gray / to_bgr through the distro's cv_bridge where it works, else through this module."""
+    bridge = distro_bridge() if use_bridge else None
+    if bridge is not None and str(msg.encoding) in ("bgr8", "rgb8", "mono8", "bgra8", "rgba8"):
+        msg_to_array(msg)  # same validation (size, step, data length) on both paths
+        try:
+            return np.asarray(bridge.imgmsg_to_cv2(msg, "mono8" if gray else "bgr8"))
+        except Exception as e:  # cv_bridge raises its own exception types
+            raise ImageError(f"cv_bridge: {e}") from None
+    return to_gray(msg) if gray else to_bgr(msg)
+
+
 def array_to_fields(image: np.ndarray, encoding: str = "bgr8") -> dict[str, Any]:
     """(H, W[, C]) uint8 array -> Image fields (height, width, encoding, step, is_bigendian, data)."""
     if encoding not in ENCODINGS:
