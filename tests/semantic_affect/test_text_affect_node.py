@@ -55,7 +55,10 @@ def wiring(ros):
 
 
 def test_offline_node(ros):
-    node = start_node(ros, backend="offline")
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    node = start_node(ros, backend="offline", context_turns=-3)  # invalid: logged, default used
     pub, states, analyses = wiring(ros)
     pub.publish(utterance("u0", "I am so happy, this is wonderful", final=False))  # partial: ignored
     pub.publish(utterance("u1", "I am so happy, this is wonderful!"))
@@ -77,6 +80,20 @@ def test_offline_node(ros):
     assert a.utterance_id == "u1" and a.backend == "offline" and a.model == offline_backend().model
     assert a.latency_ms > 0 and json.loads(a.result_json)["labels"] == list(first.labels)
     assert node._mode == "offline"
+    ros.spin_until(lambda: any("text_affect" in st.name for d in diagnostics for st in d.status), 5, "diagnostics")
+    status = next(st for d in diagnostics for st in d.status if "text_affect" in st.name)
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.message == "backend offline" and values["mode"] == "offline" and int(values["published"]) >= 2
+    # deactivated: no interfaces, nothing published; re-activated: works again
+    node.trigger_deactivate()
+    pub.publish(utterance("u3", "I hate this so much"))
+    ros.spin_for(0.5)
+    assert len(states) == 2
+    node.trigger_activate()
+    ros.wait_for_subscribers(pub)
+    pub.publish(utterance("u4", "I hate this so much"))
+    ros.wait_for_messages(states, 3, timeout=10)
+    assert states[2].utterance_id == "u4"
 
 
 def test_llm_node_fallback_context_and_no_key_leak(ros, server, monkeypatch, capfd):

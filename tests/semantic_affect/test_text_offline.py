@@ -32,7 +32,7 @@ def test_shipped_model_is_small_and_pickle_free():
     npz, meta = stem.with_suffix(".npz"), stem.with_suffix(".json")
     assert npz.stat().st_size < 3_000_000, npz.stat().st_size
     with np.load(npz, allow_pickle=False) as z:
-        assert set(z.files) == {"w1", "b1", "w2", "b2", "vocab", "idf", "lex_coef", "lex_bias"}
+        assert {"w1", "b1", "w2", "b2", "vocab0", "idf0", "lex_coef0", "lex_bias0", "vocab1"} <= set(z.files)
     info = json.loads(meta.read_text())
     assert info["labels"] == list(MODEL_LABELS) and info["dev"]["multilabel_macro_f1"] > 0.5
     assert (stem.parent / "MODEL_CARD.md").exists()
@@ -117,10 +117,13 @@ def test_training_code_learns_and_roundtrips(tmp_path):
     # lexical part on a toy corpus: the exported arrays reproduce sklearn's TF-IDF (checked inside)
     words = ["furious", "disgusting", "scared", "lovely", "okay", "crying", "wow"]
     texts = [f"so {words[i]} really {words[i]} today {j}" for j in range(40) for i in range(7)]
-    head.lexical = train_lexical(texts, np.tile(np.eye(7, dtype=np.float32), (40, 1)), max_features=500, c=1.0)
-    head.meta.lexical_weight = 0.5
-    lex = head.lexical.probs(["so furious today", "wow"])
-    assert lex[0].argmax() == 0 and lex[1].argmax() == 6
+    y = np.tile(np.eye(7, dtype=np.float32), (40, 1))
+    head.lexical = [train_lexical(texts, y, max_features=500, c=1.0),
+                    train_lexical(texts, y, max_features=500, c=1.0, analyzer="char_wb", ngram=(2, 4))]
+    head.lexical[0].meta.weight, head.lexical[1].meta.weight = 0.3, 0.2
+    for lexical in head.lexical:
+        lex = lexical.probs(["so furious today", "wow"])
+        assert lex[0].argmax() == 0 and lex[1].argmax() == 6
     probe_texts = texts[:len(xd)] + ["x"] * max(0, len(xd) - len(texts))
     head.save(tmp_path / "h")
     back = load_head(tmp_path / "h")
@@ -169,3 +172,20 @@ def test_cli_llm_batch_with_context(tmp_path, capsys):
         assert sent["context"] == ["cli-one my dog died"]
     finally:
         server.stop()
+
+
+def test_cli_repeat_reports_stability(capsys):
+    from semantic_affect.affect_text_cli import main
+
+    server = LoopbackLLM().start()
+    replies = iter([affect_json(happiness=0.8), affect_json(happiness=0.6), affect_json(anger=0.7)])
+    server.reply_for = lambda utterance: Reply(next(replies))
+    try:
+        assert main(["--backend", "llm", "--base-url", server.base_url, "--max-retries", "0", "--repeat", "3",
+                     "yeah right, great job"]) == 0
+    finally:
+        server.stop()
+    row = json.loads(capsys.readouterr().out)
+    st = row["stability"]
+    assert st["runs"] == 3 and st["dominant"] == "happiness" and st["dominant_agreement"] == pytest.approx(0.667)
+    assert st["weight_std"]["anger"] == pytest.approx(0.33, abs=0.01) and st["backends"] == ["llm"]

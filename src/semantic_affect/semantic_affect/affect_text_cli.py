@@ -4,6 +4,7 @@
   affect-text --backend offline "that's lovely"
   affect-text --backend llm --base-url http://127.0.0.1:11434/v1 --model llama3.2 "meh"
   affect-text --batch in.tsv --out out.jsonl               # TSV: text in column --text-col; JSONL: {"text", "id"}
+  affect-text --backend llm --repeat 5 "yeah right, great job"   # stability of the reading over 5 calls
 
 Output: JSON lines with labels, weights, valence, arousal, confidence, backend, model, rationale,
 latency_ms. In batch mode earlier rows serve as conversation context for the LLM (--context-turns).
@@ -15,10 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 def read_batch(path: str, text_col: int = 0, id_col: int | None = None) -> Iterator[tuple[str, str]]:
@@ -43,6 +45,17 @@ def read_batch(path: str, text_col: int = 0, id_col: int | None = None) -> Itera
             stream.close()
 
 
+def stability(runs: list[Any]) -> dict[str, object]:
+    """How consistent repeated analyses of one utterance are."""
+    dominant = [r.emotion.dominant()[0] for r in runs]
+    top = max(set(dominant), key=dominant.count)
+    labels = sorted({k for r in runs for k in r.emotion.weights})
+    spread = {k: round(statistics.pstdev([r.emotion.weights.get(k, 0.0) for r in runs]), 4) for k in labels}
+    return {"runs": len(runs), "dominant": top, "dominant_agreement": round(dominant.count(top) / len(runs), 3),
+            "weight_std": spread, "max_weight_std": max(spread.values(), default=0.0),
+            "backends": sorted({r.backend for r in runs})}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="affect-text", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offline-model", default="", help="stem of another offline head (.npz/.json)")
     p.add_argument("--text-col", type=int, default=0, help="TSV column of the text (0-based)")
     p.add_argument("--id-col", type=int, default=None, help="TSV column of the id (default: line number)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="analyse each row N times and add a 'stability' object (dominant-label agreement, "
+                        "per-label weight spread) - for checking an LLM on ambiguous or colloquial input")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     if not args.text and not args.batch:
@@ -88,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = list(read_batch(args.batch, args.text_col, args.id_col)) if args.batch else [("", args.text)]
     out: TextIO = sys.stdout if args.out == "-" else open(Path(args.out), "w", encoding="utf-8")  # noqa: SIM115
     try:
-        if mode == "offline" and offline is not None and len(rows) > 1:
+        if mode == "offline" and offline is not None and len(rows) > 1 and args.repeat <= 1:
             results = []
             for i in range(0, len(rows), 256):
                 results += offline.analyze_batch([t for _, t in rows[i:i + 256]])
@@ -98,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             history: list[str] = []
             for ident, text in rows:
                 context = history[-args.context_turns:] if args.context_turns > 0 else []
-                result = policy.analyze(text, context, tag=ident)
+                runs = [policy.analyze(text, context, tag=ident) for _ in range(max(1, args.repeat))]
                 history.append(text)
-                out.write(json.dumps(result.record(text, ident), ensure_ascii=False) + "\n")
+                record = runs[0].record(text, ident)
+                if len(runs) > 1:
+                    record["stability"] = stability(runs)
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
     finally:
         policy.close()

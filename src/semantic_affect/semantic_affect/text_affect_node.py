@@ -151,13 +151,12 @@ class TextAffectNode(LifecycleNode):
         if self._diag is not None:
             self._diag.destroy()
             self._diag = None
-        for item in self._interfaces:
-            for destroy in (self.destroy_publisher, self.destroy_subscription, self.destroy_timer):
-                try:
-                    if destroy(item):
-                        break
-                except Exception:
-                    continue
+        if self._interfaces:
+            pub, pub_analysis, sub, timer = self._interfaces
+            self.destroy_timer(timer)
+            self.destroy_subscription(sub)
+            self.destroy_publisher(pub_analysis)
+            self.destroy_publisher(pub)
         self._interfaces = []
 
     def _release(self) -> None:

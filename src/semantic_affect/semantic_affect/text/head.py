@@ -1,10 +1,11 @@
 """The trained classification head in plain numpy/scipy, no pickle.
 
-Two parts, blended: (1) an ensemble of one-hidden-layer MLPs on the sentence embedding, sigmoid
-outputs averaged; (2) a lexical part, TF-IDF of word 1-2 grams -> one logistic regression per class
-(Reddit-style wording carries signal the frozen sentence embedding misses). probs = (1 - w) * mlp +
-w * lexical. Stored as `<stem>.npz` (numeric and fixed-width unicode arrays, loaded with
-allow_pickle=False) plus `<stem>.json` (labels, thresholds, blend weight, metrics; validated).
+Parts, blended: (1) an ensemble of one-hidden-layer MLPs on the sentence embedding, sigmoid outputs
+averaged; (2) lexical parts, TF-IDF of word n-grams and of character n-grams -> one logistic
+regression per class each (Reddit-style wording, spelling and slang carry signal the frozen sentence
+embedding misses). probs = (1 - sum(w_i)) * mlp + sum(w_i * lexical_i). Stored as `<stem>.npz`
+(numeric and fixed-width unicode arrays, loaded with allow_pickle=False) plus `<stem>.json`
+(labels, thresholds, blend weights, metrics; validated).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ MODEL_NAME = "minilm-tfidf-goemotions-ekman-v1"
 
 class LexicalMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ngram_max: int = Field(ge=1, le=3)
+    analyzer: str = Field(default="word", pattern="^(word|char_wb)$")
+    ngram_min: int = Field(default=1, ge=1, le=6)
+    ngram_max: int = Field(ge=1, le=6)
     lowercase: bool = True
     sublinear_tf: bool = True
+    weight: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class HeadMeta(BaseModel):
@@ -41,8 +45,7 @@ class HeadMeta(BaseModel):
     thresholds: list[float]
     members: int = Field(ge=1)
     activation: str = "gelu_tanh"
-    lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
-    lexical: LexicalMeta | None = None
+    lexical: list[LexicalMeta] = []
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -70,7 +73,8 @@ class Lexical:
 
         if self._vec is None:
             self._vec = CountVectorizer(vocabulary={str(t): i for i, t in enumerate(self.vocab)},
-                                        ngram_range=(1, self.meta.ngram_max), lowercase=self.meta.lowercase)
+                                        analyzer=self.meta.analyzer, lowercase=self.meta.lowercase,
+                                        ngram_range=(self.meta.ngram_min, self.meta.ngram_max))
         x = self._vec.transform(texts).astype(np.float64)
         if self.meta.sublinear_tf:
             x.data = 1.0 + np.log(x.data)
@@ -84,14 +88,14 @@ class Lexical:
 
 @dataclass
 class Head:
-    """probs = (1 - w) * mean_k sigmoid(gelu(x W1 + b1) W2 + b2) + w * lexical(texts)."""
+    """probs = (1 - sum w_i) * mean_k sigmoid(gelu(x W1 + b1) W2 + b2) + sum w_i * lexical_i(texts)."""
 
     meta: HeadMeta
     w1: np.ndarray  # (k, d, h)
     b1: np.ndarray  # (k, h)
     w2: np.ndarray  # (k, h, c)
     b2: np.ndarray  # (k, c)
-    lexical: Lexical | None = None
+    lexical: list[Lexical] = field(default_factory=list)
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -108,11 +112,13 @@ class Head:
     def probs(self, x: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
         """Class probabilities from embeddings `x` and (for the lexical part) the same `texts`."""
         p = self.mlp_probs(x)
-        w = self.meta.lexical_weight
-        if self.lexical is not None and w > 0:
+        parts = [lex for lex in self.lexical if lex.meta.weight > 0]
+        if parts:
             if texts is None or len(texts) != len(p):
-                raise ValueError("this head has a lexical part: pass the texts with the embeddings")
-            p = (1.0 - w) * p + w * self.lexical.probs(list(texts))
+                raise ValueError("this head has lexical parts: pass the texts with the embeddings")
+            p = (1.0 - sum(lex.meta.weight for lex in parts)) * p
+            for lex in parts:
+                p = p + lex.meta.weight * lex.probs(list(texts))
         return p
 
     def save(self, stem: str | Path) -> None:
@@ -120,10 +126,10 @@ class Head:
         stem.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"w1": self.w1.astype(np.float16), "b1": self.b1.astype(np.float32),
                                          "w2": self.w2.astype(np.float16), "b2": self.b2.astype(np.float32)}
-        if self.lexical is not None:
-            arrays.update(vocab=np.asarray(self.lexical.vocab, dtype=str), idf=self.lexical.idf.astype(np.float32),
-                          lex_coef=self.lexical.coef.astype(np.float16), lex_bias=self.lexical.bias.astype(np.float32))
-            self.meta.lexical = self.lexical.meta
+        for i, lex in enumerate(self.lexical):
+            arrays.update({f"vocab{i}": np.asarray(lex.vocab, dtype=str), f"idf{i}": lex.idf.astype(np.float32),
+                           f"lex_coef{i}": lex.coef.astype(np.float16), f"lex_bias{i}": lex.bias.astype(np.float32)})
+        self.meta.lexical = [lex.meta for lex in self.lexical]
         np.savez_compressed(stem.with_suffix(".npz"), **arrays)
         stem.with_suffix(".json").write_text(json.dumps(self.meta.model_dump(), indent=1) + "\n")
 
@@ -140,20 +146,21 @@ def load_head(stem: str | Path | None = None) -> Head:
         raise ValueError(f"{stem}.json labels {meta.labels} != {list(MODEL_LABELS)}")
     with np.load(stem.with_suffix(".npz"), allow_pickle=False) as z:
         arrays: dict[str, Any] = {k: z[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2")}
-        lexical = None
-        if "vocab" in z.files:
-            if meta.lexical is None:
-                raise ValueError(f"{stem}.json has no 'lexical' settings for the lexical arrays")
-            lexical = Lexical(z["vocab"].astype(str), z["idf"].astype(np.float32), z["lex_coef"].astype(np.float32),
-                              z["lex_bias"].astype(np.float32), meta.lexical)
+        lexical = []
+        for i, lex_meta in enumerate(meta.lexical):
+            if f"vocab{i}" not in z.files:
+                raise ValueError(f"{stem}.npz lacks the arrays of lexical part {i}")
+            lexical.append(Lexical(z[f"vocab{i}"].astype(str), z[f"idf{i}"].astype(np.float32),
+                                   z[f"lex_coef{i}"].astype(np.float32), z[f"lex_bias{i}"].astype(np.float32),
+                                   lex_meta))
     k, _, h = arrays["w1"].shape
     c = len(MODEL_LABELS)
     if arrays["w2"].shape[1:] != (h, c) or k != meta.members or len(meta.thresholds) != c \
             or k != arrays["w2"].shape[0]:
         raise ValueError(f"{stem}.npz shapes do not match its metadata")
-    if lexical is not None and (lexical.coef.shape != (len(lexical.vocab), c)
-                                or lexical.idf.shape != lexical.vocab.shape):
-        raise ValueError(f"{stem}.npz lexical shapes do not match")
-    if meta.lexical_weight > 0 and lexical is None:
-        raise ValueError(f"{stem}.json has lexical_weight > 0 but the .npz has no lexical part")
+    for lex in lexical:
+        if lex.coef.shape != (len(lex.vocab), c) or lex.idf.shape != lex.vocab.shape:
+            raise ValueError(f"{stem}.npz lexical shapes do not match")
+    if sum(lex.weight for lex in meta.lexical) > 1.0:
+        raise ValueError(f"{stem}.json lexical weights sum above 1")
     return Head(meta, **arrays, lexical=lexical)
