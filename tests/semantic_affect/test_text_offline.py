@@ -189,3 +189,14 @@ def test_cli_repeat_reports_stability(capsys):
     st = row["stability"]
     assert st["runs"] == 3 and st["dominant"] == "happiness" and st["dominant_agreement"] == pytest.approx(0.667)
     assert st["weight_std"]["anger"] == pytest.approx(0.33, abs=0.01) and st["backends"] == ["llm"]
+
+
+@pytest.mark.parametrize("command", ["affect-text", "affect-text-train"])
+def test_console_scripts_help(command):
+    import subprocess
+
+    exe = Path(sys.executable).parent / command
+    if not exe.exists():
+        pytest.skip(f"{command} not installed (pip install -e src/semantic_affect)")
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "usage:" in out.stdout
