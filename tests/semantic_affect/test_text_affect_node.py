@@ -58,7 +58,7 @@ def test_offline_node(ros):
     from diagnostic_msgs.msg import DiagnosticArray
 
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-    node = start_node(ros, backend="offline", context_turns=-3)  # invalid: logged, default used
+    node = start_node(ros, backend="bogus", context_turns=-3)  # both invalid: logged; auto -> offline (no key)
     pub, states, analyses = wiring(ros)
     pub.publish(utterance("u0", "I am so happy, this is wonderful", final=False))  # partial: ignored
     pub.publish(utterance("u1", "I am so happy, this is wonderful!"))
