@@ -110,6 +110,9 @@ class TextAffectNode(LifecycleNode):
             except Exception as exc:
                 self.get_logger().error(f"cannot create the LLM client: {redact(exc)}; using offline")
                 mode = "offline"
+        if mode == "llm" and not api_key() and not base_url:
+            _warn(self.get_logger())("backend llm with no OPENAI_API_KEY and no base_url: OpenAI will refuse the "
+                                     "calls, every utterance will get the offline result")
         breaker = CircuitBreaker(self._param("breaker_failures", int, 3, lambda v: v >= 1),
                                  self._param("breaker_cooldown_s", float, 30.0, lambda v: v >= 0))
         self._policy = AffectPolicy(mode, llm, offline, timeout_s=timeout_s, breaker=breaker, log=self._log)
