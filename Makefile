@@ -39,7 +39,7 @@ $(STAMPS)/msgs: $(STAMPS)/python $(MSG_FILES) scripts/build_msgs.sh
 $(STAMPS)/project: $(STAMPS)/msgs $(SETUP_FILES)
 	@for p in $(PACKAGES); do \
 	  $(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e src/$$p \
-	    2> >(grep -v -e '^ *!!' -e 'WheelFile' >&2) || exit 1; done
+	    >$(STAMPS)/install.log 2>&1 || { tail -30 $(STAMPS)/install.log; exit 1; }; done
 	@touch $@
 	@echo "environment ready: $(VENV) (activate with: source $(VENV)/bin/activate)"
 
