@@ -66,8 +66,13 @@ def test_scripted_conversation_prints_the_chain_and_exits(ros_env) -> None:
         capture_output=True, text=True, timeout=180, env=ros_env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    assert out.count("[say-") == 2 and "fused:" in out and "face:" in out, out
+    assert out.count("[say-") == 2, out
     first, second = out.split("[say-2]")
-    assert "happiness" in first.split("fused:")[1].splitlines()[0]
-    assert "AU12" in first.split("face:")[1].splitlines()[0]
-    assert "sadness" in second.split("fused:")[1].splitlines()[0]
+
+    def line(block: str, prefix: str) -> str:
+        return next(row for row in block.splitlines() if row.strip().startswith(prefix))
+
+    assert line(first, "fused").split(":")[1].split()[0] == "happiness", out
+    assert line(first, "face").split(":")[1].split()[0] in ("AU12", "AU06"), out
+    assert line(second, "fused").split(":")[1].split()[0] == "sadness", out
+    assert "AU15" in line(second, "face"), out

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from avatar_msgs.msg import ActionUnits, AffectAnalysis, EmotionState, Utterance
 from rclpy.node import Node
 
-from avatar_bringup.conversation import SettleDetector, format_items, top_items
+from avatar_bringup.conversation import IGNORED_WHEN_SETTLING, SettleDetector, format_items, top_items
 
 READY_TIMEOUT_S = 30.0  # text_affect may load a model first
 SETTLE_TIMEOUT_S = 20.0  # after the last utterance, stop even if the face keeps moving
@@ -44,6 +44,7 @@ class ConversationDriver(Node):
         self._text: dict[str, EmotionState] = {}
         self._face: ActionUnits | None = None
         self._settled_at: float | None = None
+        self._summarised = False
         self._pub = self.create_publisher(Utterance, "speech/utterance", 10)
         self.create_subscription(EmotionState, "affect/fused", self._on_fused, 10)
         self.create_subscription(EmotionState, "affect/text", self._on_text, 10)
@@ -53,7 +54,9 @@ class ConversationDriver(Node):
 
     # -- callbacks -------------------------------------------------------------------------------
     def _on_fused(self, msg: EmotionState) -> None:
-        self._fused = msg
+        """Keep the strongest fused state since the current utterance was analysed."""
+        if f"say-{self._next}" in self._text and (self._fused is None or _strength(msg) >= _strength(self._fused)):
+            self._fused = msg
 
     def _on_text(self, msg: EmotionState) -> None:
         self._text[msg.utterance_id] = msg
@@ -66,23 +69,26 @@ class ConversationDriver(Node):
         self._settle.feed(self._now(), list(msg.names), list(msg.intensities))
 
     def _tick(self) -> None:
+        """Say each line, summarise it `gap` s later; after the last, wait for the face to settle."""
         now = self._now()
         if self._next == 0:
-            if self._pub.get_subscription_count() == 0:
-                if now - self._t_started > READY_TIMEOUT_S:
-                    self.get_logger().error("nobody subscribes to speech/utterance: is text_affect running?")
-                    self.done = True
-                return
-        elif now - self._t_last < self.gap:
+            if self._pub.get_subscription_count() > 0:
+                self._say(0)
+            elif now - self._t_started > READY_TIMEOUT_S:
+                self.get_logger().error("nobody subscribes to speech/utterance: is text_affect running?")
+                self.done = True
             return
-        if self._next > 0 and self._next <= len(self.script):
-            if self._next == len(self.script) and not self._finished(now):
-                return
+        if not self._summarised and now - self._t_last >= self.gap:
             self._summarise(self._next)
-        if self._next < len(self.script):
-            self._say(self._next)
-        elif self._settled_at is not None and now - self._settled_at >= self.linger:
-            self.done = True
+            self._summarised = True
+            if self._next < len(self.script):
+                self._say(self._next)
+            return
+        if self._summarised and self._next == len(self.script):
+            if self._settled_at is None and (self._settle.settled() or now - self._t_last > SETTLE_TIMEOUT_S):
+                self._settled_at = now
+            if self._settled_at is not None and now - self._settled_at >= self.linger:
+                self.done = True
 
     # -- steps -----------------------------------------------------------------------------------
     def _say(self, index: int) -> None:
@@ -90,14 +96,8 @@ class ConversationDriver(Node):
         self._pub.publish(make_utterance(self, self.script[index], utterance_id))
         self._t_last = self._now()
         self._next = index + 1
-
-    def _finished(self, now: float) -> bool:
-        """The last utterance has been analysed and the face has settled (or we waited long enough)."""
-        analysed = f"say-{len(self.script)}" in self._text
-        if (analysed and self._settle.settled()) or now - self._t_last > SETTLE_TIMEOUT_S:
-            self._settled_at = now
-            return True
-        return False
+        self._summarised = False
+        self._fused = None
 
     def _summarise(self, number: int) -> None:
         utterance_id = f"say-{number}"
@@ -111,14 +111,18 @@ class ConversationDriver(Node):
             lines.append("    text: no estimate yet")
         if self._fused is not None:
             f = self._fused
-            lines.append(f"    fused: {format_items(top_items(f.labels, f.weights))}"
+            lines.append(f"    fused at its strongest: {format_items(top_items(f.labels, f.weights))}"
                          f"  (valence {f.valence:+.2f}, arousal {f.arousal:+.2f})")
         if self._face is not None:
-            aus = top_items(self._face.names, self._face.intensities, n=5, exclude=frozenset({"AU45"}))
-            lines.append(f"    face: {format_items(aus)}")
+            aus = top_items(self._face.names, self._face.intensities, n=5, exclude=IGNORED_WHEN_SETTLING)
+            lines.append(f"    face after {self.gap:g} s: {format_items(aus)}")
         print("\n".join(lines), file=self.out, flush=True)
-        if number == len(self.script):
-            self._next += 1
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+
+def _strength(msg: EmotionState) -> float:
+    """How far a fused state is from neutral: the largest non-neutral weight."""
+    return max((w for k, w in zip(msg.labels, msg.weights, strict=False) if k != "neutral"), default=0.0)
+
