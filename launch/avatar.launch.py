@@ -11,6 +11,7 @@ automatically.
 from __future__ import annotations
 
 from avatar_bringup.graph import DEFAULT_NAMESPACE, DEFAULT_PROFILE, load_definition, resolve
+from avatar_common.node_utils import NO_AUTOSTART
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction, RegisterEventHandler
 from launch.events import matches_action
@@ -67,7 +68,7 @@ def _graph_actions(context, *args, **kwargs):
         if not spec.lifecycle:
             actions.append(Node(**node_args))
             continue
-        node = LifecycleNode(**node_args)
+        node = LifecycleNode(**node_args, arguments=[NO_AUTOSTART])  # the events below bring it up
         actions += [
             node,
             RegisterEventHandler(OnStateTransition(

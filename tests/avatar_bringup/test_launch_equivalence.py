@@ -111,6 +111,7 @@ def test_launch_brings_lifecycle_nodes_up_and_records(launch_module: types.Modul
     nodes, actions = launched_nodes(launch_module, {"profile": "desktop", "record": "true", "bag": "/tmp/s1"})
     lifecycle = [n for n, kw in nodes.items() if kw["lifecycle"]]
     assert lifecycle, "the desktop profile has lifecycle nodes"
+    assert all(nodes[n]["arguments"] == ["--no-autostart"] for n in lifecycle), "launch drives their transitions"
     changes = [a for a in Recorded.created if type(a).__name__ == "ChangeState"]
     assert len(changes) == 2 * len(lifecycle)  # configure, then activate on reaching 'inactive'
     bag = [a for a in actions if type(a).__name__ == "ExecuteProcess"]

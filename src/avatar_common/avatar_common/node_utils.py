@@ -5,6 +5,7 @@ Kept to APIs present in Humble, Jazzy and Kilted.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,13 +23,21 @@ from avatar_common.emotion import Emotion, ordered, sanitize
 OK, WARN, ERROR = 0, 1, 2
 
 
+NO_AUTOSTART = "--no-autostart"
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Standard main(): init, spin until Ctrl-C / SIGTERM / shutdown, then clean up."""
-    rclpy.init(args=args)
+    """Standard main(): init, spin until Ctrl-C / SIGTERM / shutdown, then clean up.
+
+    A lifecycle node started on its own (`ros2 run`) configures and activates itself; with
+    `--no-autostart` (what the launch file passes) it waits for lifecycle transitions instead.
+    """
+    argv = list(sys.argv if args is None else args)
+    rclpy.init(args=argv)
     node = None
     try:
         node = factory()
-        if hasattr(node, "trigger_configure"):
+        if hasattr(node, "trigger_configure") and NO_AUTOSTART not in argv:
             node.trigger_configure()
             node.trigger_activate()
         rclpy.spin(node)
