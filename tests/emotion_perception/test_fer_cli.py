@@ -74,6 +74,14 @@ def test_train_resume_export_eval_predict(fake_ferplus: Path, tmp_path: Path, ca
     assert p_onnx.shape == (len(crops), 8) and np.allclose(p_onnx.sum(1), 1, atol=1e-5)
     assert np.allclose(p_onnx, p_ckpt, atol=1e-4) and np.allclose(p_onnx, p_from_onnx, atol=1e-4)
 
+    tta_path = tmp_path / "tta.onnx"  # mirrored-crop averaging inside the graph: both backends agree
+    assert fer_export_cli.main([str(out / "best.pt"), "--flip-tta", "--out", str(tta_path)]) == 0
+    capsys.readouterr()
+    flipped = crops[:, :, ::-1]
+    p_tta = OnnxClassifier(tta_path).predict(crops)
+    assert np.allclose(p_tta, TorchClassifier(tta_path).predict(crops), atol=1e-4)
+    assert np.allclose(p_tta, OnnxClassifier(tta_path).predict(flipped), atol=1e-4)  # mirror-invariant
+
     png = tmp_path / "cm.png"
     assert fer_eval_cli.main(["--model", str(onnx_path), "--data", str(fake_ferplus), "--cache",
                               str(tmp_path / "cache"), "--confusion", str(png), "--threads", "1"]) == 0

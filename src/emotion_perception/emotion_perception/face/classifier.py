@@ -48,6 +48,12 @@ def _as_batch(crops: np.ndarray) -> np.ndarray:
     return (crops.astype(np.float32) / 255.0)[:, None]
 
 
+def _metadata(model_path: Path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props}
+
+
 def _read_labels(model_path: Path) -> tuple[str, ...]:
     try:
         import onnx
@@ -103,6 +109,8 @@ def load_onnx_weights_into(model: object, onnx_path: Path) -> None:
 
     nodes = [n for n in graph.node if n.op_type in ("Conv", "BatchNormalization", "Gemm")]
     mods = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear))]
+    if len(nodes) == 2 * len(mods):  # flip-TTA graph: the same network applied twice
+        nodes = nodes[: len(mods)]
     if len(nodes) != len(mods):
         raise ValueError(f"{onnx_path}: {len(nodes)} weight nodes, model has {len(mods)} layers")
     with torch.no_grad():
@@ -139,6 +147,10 @@ class TorchClassifier:
             self.model = build_model()
             load_onnx_weights_into(self.model, self.path)
             _read_labels(self.path)
+            if _metadata(self.path).get("flip_tta") == "True":
+                from ..fer_model import FlipTTA
+
+                self.model = FlipTTA(self.model)
         self.model.eval()
         self.labels = CANONICAL_LABELS
         self._torch = torch
