@@ -79,7 +79,11 @@ class OnnxClassifier:
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.labels = _read_labels(self.path)
+        # metadata through ONNX Runtime itself: the onnx package is not needed at run time
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.labels = tuple(json.loads(meta.get("labels", "null")) or CANONICAL_LABELS)
+        if self.labels != CANONICAL_LABELS:
+            raise ValueError(f"model {self.path} has labels {self.labels}, expected {CANONICAL_LABELS}")
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         x = _as_batch(crops)
