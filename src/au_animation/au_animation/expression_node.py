@@ -1,9 +1,12 @@
 """expression_synthesizer: fused emotion + speaking flags in, face/action_units out at a fixed rate.
 
-A thin adapter around au_animation.engine.Synthesizer. Callbacks only queue their input; the timer
-(node clock, so `use_sim_time` works) applies the queue at the tick's time and publishes one
-ActionUnits frame stamped with that time. Engine time is seconds since the first tick, so the same
-messages under the same (sim) clock give identical frames.
+A thin adapter around au_animation.engine.Synthesizer. Callbacks only queue their input with the
+node-clock time it arrived; the timer (node clock, so `use_sim_time` works) applies the queue at
+those times (the engine never goes back before its last frame) and publishes one ActionUnits frame
+stamped with the tick's time. Applying at arrival rather than at the tick makes the very next frame
+reflect a new estimate: a curve that starts at the tick itself is C1-flat there, so the change would
+only show one frame later (bench/fusion.py: 2 frames at p99 before, 1 after). Engine time is
+seconds since the first tick, so the same messages under the same (sim) clock give identical frames.
 
 Topics (relative): affect/fused (avatar_msgs/EmotionState), speech/user_speaking and avatar/speaking
 (std_msgs/Bool) in; face/action_units (avatar_msgs/ActionUnits) out; /diagnostics at 1 Hz.
@@ -47,7 +50,7 @@ class ExpressionSynthesizerNode(Node):
         self.synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
         self._names = list(self.synth.channels)
         self._msg = ActionUnits(names=self._names)
-        self._pending: list[tuple[str, Any]] = []
+        self._pending: list[tuple[str, Any, int]] = []
         self._origin_ns: int | None = None
         self._step_us: list[float] = []
         self._dropped = 0
@@ -81,7 +84,7 @@ class ExpressionSynthesizerNode(Node):
         if len(self._pending) >= QUEUE_LIMIT:
             self._pending.pop(0)
             self._dropped += 1
-        self._pending.append((kind, payload))
+        self._pending.append((kind, payload, self.get_clock().now().nanoseconds))
 
     def emotion_callback(self, msg: EmotionState) -> None:
         self._received += 1
@@ -104,8 +107,8 @@ class ExpressionSynthesizerNode(Node):
         t = (now.nanoseconds - self._origin_ns) * 1e-9
         start = time.perf_counter()
         pending, self._pending = self._pending, []
-        for kind, payload in pending:
-            self._apply(kind, payload, t)
+        for kind, payload, arrived_ns in pending:
+            self._apply(kind, payload, max(0.0, (arrived_ns - self._origin_ns) * 1e-9))
         values = self.synth.step_array(t)
         msg = self._msg  # reused: names never change, only stamp and intensities
         msg.header.stamp = now.to_msg()
