@@ -38,8 +38,9 @@ def test_file_plays_once_then_stops(ros, video: Path) -> None:
     images = ros.collect(Image, "camera/image_raw")
     node = _camera(ros, source=str(video), fps=60.0, width=0, height=0)
     ros.spin_until(lambda: node.state == "end of file", 20, "end of file")
+    ros.wait_for_messages(images, FRAMES, timeout=5)
     ros.spin_for(0.3)
-    assert len(images) == FRAMES
+    assert len(images) == FRAMES and node.published == FRAMES
     bgr = to_bgr(images[2])
     assert bgr.shape == (48, 64, 3)
     assert bgr[24, 25, 2] > 200 and bgr[24, 35, 2] < 60  # frame 3: bar 30 px wide, red in BGR order

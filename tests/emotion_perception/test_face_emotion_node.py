@@ -58,8 +58,9 @@ def test_face_emotion_node(ros) -> None:
     assert abs(sum(msg.weights) - 1) < 1e-3 and 0 < msg.confidence <= 1 and msg.valence > 0
     pub.publish(_img(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), "mono8"))
     ros.wait_for_messages(emotions, 2, timeout=20)
+    ros.spin_until(lambda: sum(1 for d in detections if d.faces) >= 2, 10, "2 detections with a face")
     faces = [d for d in detections if d.faces]
-    assert len(faces) >= 2 and faces[0].faces[0].id == faces[1].faces[0].id != ""
+    assert faces[0].faces[0].id == faces[1].faces[0].id != ""
     ros.wait_for_messages(debug, 1, timeout=10)
     assert debug[-1].encoding == "bgr8" and debug[-1].width == 512
     node.trigger_deactivate()
