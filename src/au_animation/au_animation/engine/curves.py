@@ -89,10 +89,11 @@ def _limit_start(m0: float, x: list[float], y: list[float], m1: float, low: floa
 class Curve:
     """A C1 piecewise cubic y(t) over absolute times; constant before the first and after the last key."""
 
-    __slots__ = ("_c", "_x", "t_end", "t_start", "y_end", "y_start")
+    __slots__ = ("_c", "_x", "high", "low", "t_end", "t_start", "y_end", "y_start")
 
     def __init__(self, spline: CubicHermiteSpline | None, x: Sequence[float],
-                 y: Sequence[float]) -> None:
+                 y: Sequence[float], low: float = 0.0, high: float = 1.0) -> None:
+        self.low, self.high = low, high
         self._x = [float(v) for v in x]
         self.t_start, self.t_end = self._x[0], self._x[-1]
         self.y_start, self.y_end = float(y[0]), float(y[-1])
@@ -130,7 +131,7 @@ class Curve:
             slopes[-1] = float(end_slope)
         if start_slope is not None and math.isfinite(start_slope):
             slopes[0] = _limit_start(float(start_slope), x, y, slopes[1], low, high)
-        return cls(CubicHermiteSpline(x, y, slopes), x, y)
+        return cls(CubicHermiteSpline(x, y, slopes), x, y, low, high)
 
     @classmethod
     def ease(cls, t0: float, y0: float, v0: float, t1: float, y1: float) -> Curve:
@@ -145,7 +146,9 @@ class Curve:
         i = bisect_right(self._x, t) - 1
         dt = t - self._x[i]
         a, b, c, d = self._c[i]
-        return ((a * dt + b) * dt + c) * dt + d
+        # The construction keeps the curve within [low, high]; the clamp only removes rounding
+        # (hypothesis found -2e-28 after a 1 us retarget).
+        return min(self.high, max(self.low, ((a * dt + b) * dt + c) * dt + d))
 
     def slope(self, t: float) -> float:
         if t >= self.t_end or t < self.t_start or not self._c:
