@@ -20,19 +20,24 @@ DATASETS = REPO.parent / "shared" / "datasets"
 VENV_BIN = Path(sys.executable).parent
 
 
-def _register_harness() -> None:
-    """Make `import ros_harness` work in tests without putting tests/ on sys.path.
+def _register_helper_modules() -> None:
+    """Make `import ros_harness`, `import speech_synth`, ... work without putting folders on sys.path.
 
-    tests/ on sys.path would let the folders tests/<package> shadow the installed packages.
+    Helper modules are the non-test .py files in tests/ and its package folders. tests/ on sys.path
+    would let the folders tests/<package> shadow the installed packages.
     """
-    spec = importlib.util.spec_from_file_location("ros_harness", Path(__file__).with_name("ros_harness.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ros_harness"] = module
-    spec.loader.exec_module(module)
+    here = Path(__file__).parent
+    for path in sorted([*here.glob("*.py"), *here.glob("*/*.py")]):
+        if path.name.startswith(("test_", "conftest")) or path.stem in sys.modules:
+            continue
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
 
 
-_register_harness()
+_register_helper_modules()
 
 
 @pytest.fixture

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from avatar_common.emotion import CANONICAL_LABELS, sanitize
-
-sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import LoopbackLLM, Reply, affect_json
 from semantic_affect.text.llm import LlmBackend, LlmError
 from semantic_affect.text.policy import AffectPolicy, CircuitBreaker, resolve_mode

@@ -3,14 +3,9 @@ pitch, loudness and rate, and the arousal ordering those cues imply against a sp
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from semantic_affect.speech.prosody import ProsodyBaseline, count_syllables, features, yin_f0
-
-sys.path.insert(0, str(Path(__file__).parent))  # helper modules next to this file (importlib mode)
 from speech_synth import RATE, synth
 
 TEXT = "I went to the market this morning and bought some fresh bread."

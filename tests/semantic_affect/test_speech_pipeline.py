@@ -5,8 +5,6 @@ clipping, 44.1 kHz stereo, very long speech). One tiny.en model is shared by the
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,6 @@ from semantic_affect.speech.asr import AsrConfig, WhisperAsr
 from semantic_affect.speech.metrics import wer
 from semantic_affect.speech.pipeline import PipelineConfig, SpeakingEdge, SpeechPipeline, Transcript
 from semantic_affect.speech.vad import EndpointConfig
-
-sys.path.insert(0, str(Path(__file__).parent))  # helper modules next to this file (importlib mode)
 from speech_synth import RATE, SENTENCES, Conversation, conversation
 
 WER_MAX = 0.15  # tiny.en on espeak-ng speech; measured 0.00-0.06 on these sentences

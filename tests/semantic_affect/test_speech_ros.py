@@ -4,9 +4,7 @@ stamps, voice affect; and the failure paths (non-audio file, missing microphone,
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,10 +16,8 @@ from scipy.signal import resample_poly
 from semantic_affect.audio_capture_node import AudioCaptureNode
 from semantic_affect.speech.metrics import wer
 from semantic_affect.speech_recognizer_node import SpeechRecognizerNode
-from std_msgs.msg import Bool
-
-sys.path.insert(0, str(Path(__file__).parent))  # helper modules next to this file (importlib mode)
 from speech_synth import SENTENCES, conversation
+from std_msgs.msg import Bool
 
 pytestmark = pytest.mark.ros
 

@@ -4,12 +4,8 @@ loopback OpenAI-compatible server (fallback, stale-reply drop, context, API key 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import LoopbackLLM, Reply, affect_json
 from text_support import offline_backend
 

@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from avatar_common.emotion import CANONICAL_LABELS
-
-sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import LoopbackLLM, Reply, affect_json
 from semantic_affect.text.goemotions import MODEL_LABELS, TO_CANONICAL, read_split
 from semantic_affect.text.head import Head, HeadMeta, default_stem, load_head

@@ -11,8 +11,6 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 from semantic_affect.speech.metrics import wer
-
-sys.path.insert(0, str(Path(__file__).parent))  # helper modules next to this file (importlib mode)
 from speech_synth import SENTENCES, conversation
 
 EXE = str(Path(sys.executable).parent / "avatar-transcribe")
