@@ -55,12 +55,12 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray, grid: np.ndarray | None = 
     return best
 
 
-def evaluate(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[str, object]:
-    """Both protocols' numbers for probabilities `probs` (n, 7) against multi-hot `y`."""
-    ml = f1_per_class(y, multilabel_predict(probs, thresholds))
+def _both_protocols(y: np.ndarray, predicted: np.ndarray, scores: np.ndarray) -> dict[str, object]:
+    """Multi-label F1 of `predicted` (multi-hot) and single-label argmax F1 of `scores`, against `y`."""
+    ml = f1_per_class(y, predicted)
     single = y.sum(1) == 1
     gold = y[single].argmax(1)
-    arg = probs[single].argmax(1)
+    arg = scores[single].argmax(1)  # ties -> lowest id
     onehot = np.eye(y.shape[1])
     sl = f1_per_class(onehot[gold], onehot[arg])
     return {
@@ -72,6 +72,11 @@ def evaluate(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[s
         "rows": len(y),
         "single_label_rows": int(single.sum()),
     }
+
+
+def evaluate(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[str, object]:
+    """Both protocols' numbers for probabilities `probs` (n, 7) against multi-hot `y`."""
+    return _both_protocols(y, multilabel_predict(probs, thresholds), probs)
 
 
 @lru_cache(maxsize=1)
@@ -97,17 +102,4 @@ def nrclex_scores(text: str) -> np.ndarray:
 def nrclex_evaluate(texts: list[str], y: np.ndarray) -> dict[str, object]:
     """The lexicon baseline under both protocols: predicted = the top-count class(es)."""
     scores = np.stack([nrclex_scores(t) for t in texts])
-    top = scores >= scores.max(1, keepdims=True)
-    ml = f1_per_class(y, top)
-    single = y.sum(1) == 1
-    gold = y[single].argmax(1)
-    arg = scores[single].argmax(1)  # ties -> lowest id
-    onehot = np.eye(y.shape[1])
-    sl = f1_per_class(onehot[gold], onehot[arg])
-    return {
-        "multilabel_macro_f1": round(float(ml.mean()), 4),
-        "multilabel_f1_per_class": {MODEL_LABELS[i]: round(float(v), 4) for i, v in enumerate(ml)},
-        "single_label_macro_f1": round(float(sl.mean()), 4),
-        "single_label_accuracy": round(float((gold == arg).mean()), 4),
-        "rows": len(y),
-    }
+    return _both_protocols(y, scores >= scores.max(1, keepdims=True), scores)
