@@ -1,4 +1,4 @@
-"""fer-train (1 step, resume), fer-export, fer-eval and fer-predict on a tiny synthetic FER+-like folder."""
+"""fer-train (1 step, resume, init-from), fer-export, fer-eval and fer-predict on a tiny synthetic FER+-like folder."""
 
 from __future__ import annotations
 
@@ -63,6 +63,15 @@ def test_train_resume_export_eval_predict(fake_ferplus: Path, tmp_path: Path, ca
     assert second["steps"] == 3 and second["epochs_done"] > first["epochs_done"]
     hist = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in hist][-1] == 3
+
+    tuned = tmp_path / "tuned"  # fine-tune: the source's live weights, a fresh schedule (tiny lr: no change)
+    assert fer_train_cli.main(["--recipe", "v3", "--max-steps", "1", "--init-from", str(out / "last.pt"),
+                               "--lr", "1e-12", *common[:3], str(tuned), *common[4:]]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 1
+    src, dst = (torch.load(d / "last.pt", weights_only=False)["model"] for d in (out, tuned))
+    weights = [k for k, v in src.items() if v.ndim > 1]
+    assert weights and all(torch.allclose(src[k], dst[k], atol=1e-6) for k in weights)
+    assert fer_train_cli.main(["--init-from", str(tmp_path / "none.pt"), *common]) == 2
 
     onnx_path = tmp_path / "m.onnx"
     assert fer_export_cli.main([str(out / "best.pt"), "--out", str(onnx_path)]) == 0

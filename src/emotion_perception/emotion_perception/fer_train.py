@@ -137,10 +137,14 @@ class _Ema:
 
 
 def train(recipe: Recipe, train_data: FerSplit, val_data: FerSplit, out_dir: Path, *, seed: int = 0,
-          resume: bool = False, time_budget_s: float | None = None, max_steps: int | None = None,
-          threads: int | None = None, progress: bool = True,
+          resume: bool = False, init_from: Path | None = None, time_budget_s: float | None = None,
+          max_steps: int | None = None, threads: int | None = None, progress: bool = True,
           on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train (or resume) into `out_dir`; returns best and last validation metrics."""
+    """Train (or resume) into `out_dir`; returns best and last validation metrics.
+
+    `init_from` starts from another run's live weights with a fresh optimiser and schedule (a warm
+    restart: how the shipped model continued a finished cosine run); `resume` wins if OUT/last.pt exists.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if threads:
@@ -150,6 +154,9 @@ def train(recipe: Recipe, train_data: FerSplit, val_data: FerSplit, out_dir: Pat
     gen = torch.Generator().manual_seed(seed)
 
     model = build_model(recipe.dropout, recipe.input_size)
+    if init_from is not None:
+        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["model"])
+        log.info("initialised from the live weights of %s", init_from)
     ema = _Ema(model, recipe.ema) if recipe.ema > 0 else None
     params = [{"params": [p for n, p in model.named_parameters() if p.ndim > 1], "weight_decay": recipe.weight_decay},
               {"params": [p for n, p in model.named_parameters() if p.ndim <= 1], "weight_decay": 0.0}]

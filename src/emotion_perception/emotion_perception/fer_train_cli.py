@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--input-size", type=int)
+    p.add_argument("--warmup-steps", type=int)
     p.add_argument("--balance", choices=["none", "sampler", "weights"])
     p.add_argument("--balance-power", type=float)
     p.add_argument("--ema", type=float, help="EMA decay of the weights evaluated and saved (0 = off)")
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init-from", type=Path, metavar="CKPT",
+                   help="fine-tune: start from CKPT's live weights with a fresh optimiser and schedule")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -47,13 +50,16 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                            input_size=args.input_size, balance=args.balance,
+                            input_size=args.input_size, warmup_steps=args.warmup_steps, balance=args.balance,
                             balance_power=args.balance_power, ema=args.ema, soft_labels=args.soft_labels)
     except (KeyError, ValueError) as e:
         print(f"fer-train: {e}", file=sys.stderr)
         return 2
     if not (args.data / "train").is_dir():
         print(f"fer-train: no FER+ data at {args.data} (see ../shared/datasets/README.md)", file=sys.stderr)
+        return 2
+    if args.init_from is not None and not args.init_from.is_file():
+        print(f"fer-train: no checkpoint at {args.init_from}", file=sys.stderr)
         return 2
     train_data = load_split(args.data, "train", args.cache)
     val_data = load_split(args.data, "val", args.cache)
@@ -65,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         {"recipe": recipe.model_dump(), "argv": sys.argv[1:] if argv is None else argv,
          "train_n": len(train_data), "val_n": len(val_data)}, indent=1))
     res = train(recipe, train_data, val_data, args.out, seed=args.seed, resume=args.resume,
+                init_from=args.init_from,
                 time_budget_s=args.time_budget_min * 60 if args.time_budget_min else None,
                 max_steps=args.max_steps, threads=args.threads, progress=not args.no_progress)
     print(json.dumps({"recipe": recipe.name, "epochs_done": res.epochs_done, "steps": res.steps,
