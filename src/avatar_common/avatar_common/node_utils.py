@@ -5,19 +5,27 @@ Kept to APIs present in Humble, Jazzy and Kilted.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import rclpy
 from avatar_msgs.msg import EmotionState
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
+from avatar_common import config as cfg
 from avatar_common.emotion import Emotion, ordered, sanitize
+from avatar_common.stamps import split_seconds, to_seconds
+
+C = TypeVar("C")
+INT64_MAX = 2**63 - 1
 
 # Diagnostic levels as plain ints (DiagnosticStatus constants are bytes in some distros).
 OK, WARN, ERROR = 0, 1, 2
@@ -49,13 +57,28 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None
         rclpy.try_shutdown()
 
 
-def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """Declare a parameter with a description and return its value, converted to the default's type.
+def descriptor(name: str, spec: cfg.ParamSpec) -> ParameterDescriptor:
+    """The ParameterDescriptor `ros2 param describe` shows for a config field.
 
-    Declared with dynamic typing so that `-p rate_hz:=30` (an int for a float) or a string does not
-    raise InvalidParameterTypeException in the constructor; an unusable value is one error line and
-    the default.
+    Dynamic typing stays on so that `rate_hz:=30` (an int for a float) from a launch file or YAML is
+    converted by the config rather than refused by rclpy; ranges and read-only are enforced by rclpy,
+    type and choices by NodeConfig's on-set callback.
     """
+    desc = ParameterDescriptor(name=name, description=spec.description, dynamic_typing=True,
+                               read_only=spec.start_only, additional_constraints=spec.constraints())
+    if spec.kind is float and (spec.low is not None or spec.high is not None):
+        desc.floating_point_range = [FloatingPointRange(
+            from_value=-math.inf if spec.low is None else float(spec.low),
+            to_value=math.inf if spec.high is None else float(spec.high), step=0.0)]
+    elif spec.kind is int and (spec.low is not None or spec.high is not None):
+        desc.integer_range = [IntegerRange(
+            from_value=-INT64_MAX if spec.low is None else int(spec.low),
+            to_value=INT64_MAX if spec.high is None else int(spec.high), step=0)]
+    return desc
+
+
+def declare(node: Node, name: str, default: Any, description: str) -> Any:
+    """Deprecated: being replaced by NodeConfig in every node."""
     node.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
     value = node.get_parameter(name).value
     if value is None or isinstance(default, bool) != isinstance(value, bool):
@@ -66,6 +89,54 @@ def declare(node: Node, name: str, default: Any, description: str) -> Any:
     except (TypeError, ValueError):
         node.get_logger().error(f"parameter {name}={value!r} is unusable; using {default!r}")
         return default
+
+
+class NodeConfig(Generic[C]):
+    """A node's config dataclass (avatar_common.config) as ROS parameters, kept valid at run time.
+
+    On construction every field is declared with its descriptor; a value from a launch file or a
+    parameter file that the config does not accept is one error line and the field's default (the
+    parameter is set to it, so `ros2 param get` tells the truth). Afterwards every change through
+    the parameter services is validated as a whole: rejected with the reason, or applied to `config`
+    and handed to `on_change(new_config, changed_names)` (which may raise ConfigError to refuse).
+    Start-only fields are read-only, so rclpy refuses to change them.
+    """
+
+    def __init__(self, node: Node, cls: type[C], on_change: Callable[[C, set[str]], None] | None = None) -> None:
+        self._node = node
+        self._specs = cfg.specs(cls)
+        self._on_change = on_change
+        values = {}
+        for name, spec in self._specs.items():
+            node.declare_parameter(name, cfg.default(cls, name),
+                                   ParameterDescriptor(description=spec.description, dynamic_typing=True))
+            values[name] = node.get_parameter(name).value
+        self.config, problems = cfg.salvage(cls, values)
+        for problem in problems:
+            node.get_logger().error(f"parameter {problem}")
+        for name, spec in self._specs.items():
+            value = getattr(self.config, name)
+            if values[name] != value or type(values[name]) is not type(value):
+                node.set_parameters([Parameter(name, value=value)])
+            node.set_descriptor(name, descriptor(name, spec))
+        node.add_on_set_parameters_callback(self._on_set)
+
+    def _on_set(self, parameters: list[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in self._specs}
+        if not changes:
+            return SetParametersResult(successful=True)
+        try:
+            new = cfg.replace(self.config, changes)
+            names = cfg.changed(self.config, new)
+            if names and self._on_change is not None:
+                self._on_change(new, names)
+        except cfg.ConfigError as exc:
+            self._node.get_logger().warning(f"parameter change refused: {exc}")
+            return SetParametersResult(successful=False, reason=str(exc))
+        for name in sorted(names):
+            self._node.get_logger().info(f"parameter {name}: {getattr(self.config, name)!r} -> {getattr(new, name)!r}")
+        self.config = new
+        return SetParametersResult(successful=True)
 
 
 class Diagnostics:
@@ -100,7 +171,14 @@ class Diagnostics:
 
 
 def stamp_seconds(stamp: Any) -> float:
-    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+    """Seconds of a builtin_interfaces/Time (or anything with sec and nanosec)."""
+    return to_seconds(stamp.sec, stamp.nanosec)
+
+
+def stamp_msg(seconds: float) -> Time:
+    """builtin_interfaces/Time for `seconds`, with the nanoseconds carried into seconds."""
+    sec, nanosec = split_seconds(seconds)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def emotion_from_msg(msg: EmotionState) -> tuple[Emotion, list[str]]:
