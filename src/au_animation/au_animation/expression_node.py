@@ -14,43 +14,40 @@ Topics (relative): affect/fused (avatar_msgs/EmotionState), speech/user_speaking
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
 from typing import Any
 
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, emotion_from_msg, run_node
+from avatar_common.config import ConfigError
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_from_msg, run_node
 from avatar_msgs.msg import ActionUnits, EmotionState
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from au_animation.engine import MODES, PROFILES, Synthesizer
+from au_animation.engine import Synthesizer
+from au_animation.engine.config import ExpressionConfig
 
-DEFAULT_RATE_HZ = 60.0
-MAX_RATE_HZ = 1000.0
 QUEUE_LIMIT = 1000  # events kept between two ticks; older ones are dropped first
+REBUILD_FIELDS = {"mode", "profile", "life", "seed"}  # changing these rebuilds the engine
 
 
 class ExpressionSynthesizerNode(Node):
-    """Publishes the synthesizer's AU vector on face/action_units at `rate_hz`."""
+    """Publishes the synthesizer's AU vector on face/action_units at `rate_hz`.
+
+    Parameters are ExpressionConfig's fields. `intensity` applies from the next frame; `mode`,
+    `profile`, `life` and `seed` rebuild the engine and re-apply the latest emotion and speaking
+    flags at once, so `ros2 param set .../expression_synthesizer mode static` changes the face now.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("expression_synthesizer", **kwargs)
-        self.rate_hz = float(self._param(
-            "rate_hz", DEFAULT_RATE_HZ, "Frames per second published on face/action_units (node clock).",
-            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 1.0 <= v <= MAX_RATE_HZ))
-        mode = str(self._param("mode", "dynamic", f"Synthesis mode: {' | '.join(MODES)}.", lambda v: v in MODES))
-        profile = str(self._param("profile", "felt", f"Timing profile: {' | '.join(PROFILES)}.",
-                                  lambda v: v in PROFILES))
-        seed = int(self._param("seed", 0, "Random seed (blinks, felt irregularity): same seed, same face.",
-                               lambda v: isinstance(v, int) and not isinstance(v, bool)))
-        life = bool(self._param("life", True, "Blinks, breathing and micro-motion (dynamic mode only).",
-                                lambda v: isinstance(v, bool)))
-        self.synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
+        self.params = NodeConfig(self, ExpressionConfig, on_change=self._reconfigure)
+        config = self.params.config
+        self.rate_hz = config.rate_hz
+        self.synth = self._engine(config)
         self._names = list(self.synth.channels)
         self._msg = ActionUnits(names=self._names)
         self._pending: list[tuple[str, Any, int]] = []
+        self._latest: dict[str, Any] = {}  # kind -> last payload, re-applied after a rebuild
         self._origin_ns: int | None = None
         self._step_us: list[float] = []
         self._dropped = 0
@@ -64,26 +61,34 @@ class ExpressionSynthesizerNode(Node):
         self.timer = self.create_timer(1.0 / self.rate_hz, self.tick)
         self.diagnostics = Diagnostics(self, self.check)
         self.get_logger().info(
-            f"expression synthesizer: {mode}/{profile}, {self.rate_hz:g} Hz, {len(self._names)} AU channels")
+            f"expression synthesizer: {config.mode}/{config.profile}, {self.rate_hz:g} Hz, "
+            f"{len(self._names)} AU channels")
 
-    def _param(self, name: str, default: Any, description: str, valid: Callable[[Any], bool]) -> Any:
-        """Declare a parameter (any type accepted, so `rate_hz:=30` works); invalid -> one log line, default."""
-        self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
-        value = self.get_parameter(name).value
+    def _engine(self, config: ExpressionConfig) -> Synthesizer:
+        tables = getattr(getattr(self, "synth", None), "tables", None)  # loaded once, reused on rebuilds
+        return Synthesizer(mode=config.mode, profile=config.profile, seed=config.seed, life=config.life,
+                           tables=tables, intensity=config.intensity)
+
+    def _reconfigure(self, config: ExpressionConfig, changed: set[str]) -> None:
+        """Run-time parameter change (already validated): apply it from the next frame on."""
+        if not changed & REBUILD_FIELDS:
+            self.synth.intensity = config.intensity
+            return
         try:
-            ok = bool(valid(value)) and not (isinstance(value, float) and not math.isfinite(value))
-        except TypeError:
-            ok = False
-        if not ok:
-            self.get_logger().error(f"parameter {name}={value!r} is invalid; using {default!r}")
-            return default
-        return value
+            synth = self._engine(config)
+        except ValueError as exc:  # tables refuse the combination
+            raise ConfigError(str(exc)) from None
+        self.synth = synth
+        self._origin_ns = None  # engine time restarts at the next tick; the latest input is replayed there
+        for kind, payload in self._latest.items():
+            self._pending.append((kind, payload, -1))
 
     # -- callbacks: store input only ---------------------------------------------------------------
     def _queue(self, kind: str, payload: Any) -> None:
         if len(self._pending) >= QUEUE_LIMIT:
             self._pending.pop(0)
             self._dropped += 1
+        self._latest[kind] = payload
         self._pending.append((kind, payload, self.get_clock().now().nanoseconds))
 
     def emotion_callback(self, msg: EmotionState) -> None:
@@ -107,7 +112,7 @@ class ExpressionSynthesizerNode(Node):
         t = (now.nanoseconds - self._origin_ns) * 1e-9
         start = time.perf_counter()
         pending, self._pending = self._pending, []
-        for kind, payload, arrived_ns in pending:
+        for kind, payload, arrived_ns in pending:  # arrived_ns -1: replayed after a rebuild, applies now
             self._apply(kind, payload, max(0.0, (arrived_ns - self._origin_ns) * 1e-9))
         values = self.synth.step_array(t)
         msg = self._msg  # reused: names never change, only stamp and intensities
@@ -146,6 +151,7 @@ class ExpressionSynthesizerNode(Node):
         dominant = max(amps, key=lambda k: amps[k])
         return level, message, {
             "mode": self.synth.mode, "profile": self.synth.profile, "rate_hz": self.rate_hz,
+            "intensity": self.synth.intensity,
             "frames": self.synth.frames, "step_mean_us": f"{mean_us:.1f}", "step_max_us": f"{worst_us:.1f}",
             "estimates": self._received, "estimates_fixed": self._problems, "stale_ignored": self.synth.ignored,
             "dropped_events": self._dropped, "dominant": f"{dominant} {amps[dominant]:.2f}",

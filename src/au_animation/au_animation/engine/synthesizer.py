@@ -37,13 +37,15 @@ class Synthesizer:
     """Emotion tracks, cues, life layer and mouth arbitration over a fixed AU channel layout."""
 
     def __init__(self, mode: str = "dynamic", profile: str = "felt", seed: int = 0, life: bool | None = None,
-                 tables: Tables | None = None) -> None:
+                 tables: Tables | None = None, intensity: float = 1.0) -> None:
         """Args:
             mode: "dynamic" or "static".
             profile: "felt" (spontaneous timing) or "posed" (faster, larger).
             seed: seeds every random draw (felt jitter, blinks, micro-motion phases).
             life: life layer on/off; default on in dynamic mode, always off in static mode.
             tables: the data tables (default: the package's).
+            intensity: gain on every emotion track's amplitude (cues and life layer unscaled); it may
+                change between frames (`synth.intensity = 0.5`) and applies from the next frame on.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -52,6 +54,7 @@ class Synthesizer:
         self.mode, self.profile, self.seed = mode, profile, int(seed)
         self.dynamic = mode == "dynamic"
         self.life = self.dynamic and (True if life is None else bool(life))
+        self.intensity = float(intensity)
         self.tables = tables or load_tables()
         self.channels: tuple[str, ...] = self.tables.channels()
         self._index = {c: j for j, c in enumerate(self.channels)}
@@ -181,7 +184,7 @@ class Synthesizer:
         self._last_t = t
         amps = self._amps
         for i, track in enumerate(self.tracks):
-            amps[i] = track.curve(t)
+            amps[i] = track.curve(t) * self.intensity
         if self.dynamic:
             if t >= self._thinking_until:
                 self.thinking.set(0.0, t)
