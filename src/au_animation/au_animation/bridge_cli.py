@@ -24,8 +24,10 @@ from typing import IO, Any
 
 from au_animation.bridges.frames import Frame, parse_jsonl_row
 from au_animation.bridges.pipeline import BridgeConfig, BridgeSet
+from avatar_common import config
 
 LOG = logging.getLogger("face-bridge")
+CLI_FIELDS = [f for f in config.specs(BridgeConfig) if not f.startswith("joint_trajectory")]  # those need ROS
 _EOF = object()
 
 
@@ -33,15 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="face-bridge", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--input", default="-", help="JSONL file of frames, '-' = stdin")
-    for f in BridgeConfig.fields():
-        if f.name == "joint_trajectory" or f.name == "joint_trajectory_topic":
-            continue  # needs ROS: node only
-        flag = "--" + f.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"default": f.default, "help": f.metadata["help"]}
-        if f.metadata.get("choices"):
-            kwargs["choices"] = list(f.metadata["choices"])
-        kwargs["type"] = type(f.default)
-        parser.add_argument(flag, **kwargs)
+    config.add_arguments(parser, BridgeConfig, only=CLI_FIELDS)
     parser.add_argument("--no-pace", action="store_true", help="send frames as they arrive, ignore 't'")
     parser.add_argument("--speed", type=float, default=1.0, help="playback speed factor when pacing")
     parser.add_argument("--servo-log", default="",
@@ -67,8 +61,7 @@ def _reader(lines: Iterable[str], out: queue.Queue, counters: dict[str, int]) ->
 
 
 def run(args: argparse.Namespace, stream: IO[str]) -> dict[str, Any]:
-    config = BridgeConfig(**{f.name: getattr(args, f.name) for f in BridgeConfig.fields()
-                             if hasattr(args, f.name)})
+    bridge_config = config.from_namespace(BridgeConfig, args)
     log_file = None
     servo_sink = None
     if args.servo_log:
@@ -78,14 +71,14 @@ def run(args: argparse.Namespace, stream: IO[str]) -> dict[str, Any]:
             log_file.write(json.dumps({"t": round(now, 4), "channels": bridges._channels,
                                        "us": [round(float(v), 2) for v in pose]}) + "\n")
 
-    bridges = BridgeSet(config, servo_sink=servo_sink)
+    bridges = BridgeSet(bridge_config, servo_sink=servo_sink)
     frames: queue.Queue = queue.Queue(maxsize=1024)
     counters = {"bad": 0}
     threading.Thread(target=_reader, args=(stream, frames, counters), daemon=True).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    servo_period = 1.0 / config.servo_rate_hz if bridges.servo is not None else None
+    servo_period = 1.0 / bridge_config.servo_rate_hz if bridges.servo is not None else None
     next_tick = time.monotonic()
     next_status = time.monotonic() + args.status_interval if args.status_interval > 0 else float("inf")
     pending: Frame | None = None

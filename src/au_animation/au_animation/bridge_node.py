@@ -12,14 +12,14 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from avatar_common.node_utils import Diagnostics, declare, run_node
+from avatar_common.node_utils import Diagnostics, NodeConfig, run_node, stamp_seconds
 from avatar_msgs.msg import ActionUnits
 from builtin_interfaces.msg import Duration
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from au_animation.bridges.frames import from_lists
-from au_animation.bridges.pipeline import BridgeConfig, BridgeSet
+from au_animation.bridges.pipeline import BridgeConfig, BridgeSet, enabled
 
 NODE_NAME = "face_bridge"
 INPUT_TOPIC = "face/action_units"
@@ -30,7 +30,8 @@ class FaceBridgeNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        config = self._read_config()
+        self.params = NodeConfig(self, BridgeConfig, on_change=self._retune)
+        config = self.params.config
         self._trajectory_pub = None
         if config.joint_trajectory:
             self._trajectory_pub = self.create_publisher(JointTrajectory, config.joint_trajectory_topic, 10)
@@ -46,27 +47,19 @@ class FaceBridgeNode(Node):
             self.bridges.start()
             self._servo_timer = self.create_timer(1.0 / config.servo_rate_hz, self.servo_callback)
         self._flush_timer = None
-        if config.osc or config.livelink:  # sends frames held back by the rate limits
+        if self.bridges.osc or self.bridges.livelink:  # sends frames held back by the rate limits
             self._flush_timer = self.create_timer(0.005, self.flush_callback)
         self._diagnostics = Diagnostics(self, self.bridges.status)
-        targets = [f"{f}={getattr(config, f)}" for f in ("osc", "livelink", "maestro") if getattr(config, f)]
+        targets = [f"{f}={getattr(config, f)}" for f in ("osc", "livelink", "maestro") if enabled(getattr(config, f))]
         self.get_logger().info(f"face bridge: {', '.join(targets) or 'no network/serial target'}"
                                f"{', joint trajectory' if config.joint_trajectory else ''}")
 
-    def _read_config(self) -> BridgeConfig:
-        """Declare every BridgeConfig field; invalid values are logged and replaced by defaults."""
-        values = {f.name: declare(self, f.name, f.default, f.metadata["help"]) for f in BridgeConfig.fields()}
-        config = BridgeConfig(**values)
-        for problem in config.validate():
-            name = problem.split(":")[0]
-            default = next(f.default for f in BridgeConfig.fields() if f.name == name)
-            self.get_logger().error(f"parameter {problem}; using {default!r}")
-            config = dataclasses.replace(config, **{name: default})
-        return config
+    def _retune(self, config: BridgeConfig, changed: set[str]) -> None:
+        self.bridges.retune(config)
 
     def action_units_callback(self, msg: ActionUnits) -> None:
-        stamp = float(msg.header.stamp.sec) + float(msg.header.stamp.nanosec) * 1e-9
-        self.bridges.push(from_lists(list(msg.names), list(msg.intensities), stamp), time.monotonic())
+        self.bridges.push(from_lists(list(msg.names), list(msg.intensities), stamp_seconds(msg.header.stamp)),
+                          time.monotonic())
 
     def flush_callback(self) -> None:
         if self.bridges.holding:

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from avatar_common.throttle import Throttle
+
 STABLE_SENDS = 10  # successful sends in a row before the backoff starts over
-LOG_INTERVAL_S = 30.0  # a repeating error is logged at most this often
+LOG_INTERVAL_S = 60.0  # the same error is logged at most this often, with the count in between
 
 
 @dataclass
@@ -62,8 +64,8 @@ class TargetHealth:
     up: bool = False
     next_retry: float = 0.0
     _streak: int = 0
-    _should_log: bool = False
-    _last_logged: float | None = None
+    _log_text: str | None = None
+    _throttle: Throttle = field(default_factory=lambda: Throttle(LOG_INTERVAL_S))
 
     def ok(self, nbytes: int = 0) -> None:
         """Record one successful send; after `STABLE_SENDS` in a row the backoff starts over."""
@@ -87,10 +89,7 @@ class TargetHealth:
         self.errors += 1
         self.up = False
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        self._should_log = (text != self.last_error or self._last_logged is None
-                            or now - self._last_logged >= LOG_INTERVAL_S)
-        if self._should_log:
-            self._last_logged = now
+        self._log_text = self._throttle.message(text, text, now)
         self.last_error = text
         self.last_error_time = now
         self._streak = 0
@@ -99,9 +98,10 @@ class TargetHealth:
         return delay
 
     @property
-    def should_log(self) -> bool:
-        """Whether the last failure deserves a log line (new error text, or none logged for a while)."""
-        return self._should_log
+    def log_text(self) -> str | None:
+        """The last failure's log line, or None to stay quiet: each error text once, then at most once a
+        minute with the count of repeats (an absent receiver costs a line a minute, not one per retry)."""
+        return self._log_text
 
     def retry_due(self, now: float | None = None) -> bool:
         now = self.clock() if now is None else now

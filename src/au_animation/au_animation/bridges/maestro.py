@@ -92,8 +92,8 @@ class MaestroPort:
 
     def _fail(self, exc: BaseException, now: float) -> None:
         delay = self.health.fail(exc, now)
-        if self.health.should_log:
-            LOG.warning("maestro %s: %s (retrying with backoff, %.2f s)", self.device, exc, delay)
+        if self.health.log_text:
+            LOG.warning("maestro %s: %s (retrying with backoff, %.2f s)", self.device, self.health.log_text, delay)
         self._close_port()
 
     def _close_port(self) -> None:

@@ -15,12 +15,11 @@ No method raises on I/O problems: targets count errors and retry with backoff (s
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,75 +30,74 @@ from au_animation.bridges.frames import Frame
 from au_animation.bridges.health import TargetHealth
 from au_animation.bridges.servo import ServoSafety, load_servo_map
 from au_animation.bridges.udp import UdpSender, parse_endpoint
+from avatar_common.config import param, problems
 
 LOG = logging.getLogger(__name__)
 CURVE_SETS = ("metahuman", "arkit")
+OFF_VALUES = ("", "off", "none")
 
 TrajectorySink = Callable[[list[str], list[float], float], None]
 ServoSink = Callable[[float, np.ndarray], None]
 
 
-def _opt(default: Any, help_text: str, choices: Sequence[str] | None = None) -> Any:
-    return field(default=default, metadata={"help": help_text, "choices": choices})
+def enabled(endpoint: str) -> bool:
+    """'' and 'off' (what a launch argument can spell: `osc:=off`) both mean "no such output"."""
+    return endpoint.strip().lower() not in OFF_VALUES
 
 
 @dataclass
 class BridgeConfig:
-    """Options of the face bridge; every field is a CLI flag and a node parameter of the same name."""
+    """Options of the face bridge; every field is a CLI flag and a node parameter of the same name.
 
-    osc: str = _opt("", "OSC target HOST:PORT (Unreal OSC server); '' = off")
-    livelink: str = _opt("", "Live Link Face target HOST:PORT (Unreal, default port 11111); '' = off")
-    maestro: str = _opt("", "Pololu Maestro command port (e.g. /dev/ttyACM0); '' = off")
-    servo_map: str = _opt("", "servo map YAML file or packaged map name ('' = simple_head)")
-    curves: str = _opt("metahuman", "curve set sent over OSC", CURVE_SETS)
-    joint_trajectory: bool = _opt(False, "publish trajectory_msgs/JointTrajectory of the safe servo pose (node)")
-    joint_trajectory_topic: str = _opt("head_controller/joint_trajectory", "topic of the JointTrajectory output")
-    osc_mode: str = _opt("bundle", "one OSC bundle per frame, or one message per curve", oscw.MODES)
-    osc_prefix: str = _opt("/face/", "OSC address prefix; the address is prefix + curve name")
-    osc_rate_hz: float = _opt(60.0, "maximum OSC frames per second (0 = every frame)")
-    osc_max_datagram: int = _opt(8192, "largest OSC bundle in bytes; larger frames are split")
-    livelink_subject: str = _opt("AvatarFace", "Live Link subject name shown in Unreal")
-    livelink_rate_hz: float = _opt(60.0, "maximum Live Link packets per second (0 = every frame)")
-    maestro_device: int = _opt(-1, "Maestro device number for the Pololu protocol; -1 = compact protocol")
-    servo_rate_hz: float = _opt(50.0, "servo command rate (Maestro and JointTrajectory)")
-    input_timeout: float = _opt(0.5, "seconds without input after which the servos return to neutral")
-    stop_ramp_s: float = _opt(3.0, "longest time spent ramping the servos to neutral on stop")
+    Targets, ports and the servo layer are start-only; rate limits and the OSC curve set, mode and
+    prefix can change while running (`retune`).
+    """
 
-    def validate(self) -> list[str]:
-        """Problems with the values, one line each (empty when valid)."""
-        problems = []
+    osc: str = param("", "OSC target HOST:PORT (Unreal OSC server); '' or 'off' = off", start_only=True)
+    livelink: str = param("", "Live Link Face target HOST:PORT (Unreal, default port 11111); '' or 'off' = off",
+                          start_only=True)
+    maestro: str = param("", "Pololu Maestro command port (e.g. /dev/ttyACM0); '' or 'off' = off", start_only=True)
+    servo_map: str = param("", "servo map YAML file or packaged map name ('' = simple_head)", start_only=True)
+    curves: str = param("metahuman", "curve set sent over OSC", choices=CURVE_SETS)
+    joint_trajectory: bool = param(False, "publish trajectory_msgs/JointTrajectory of the safe servo pose (node)",
+                                   start_only=True)
+    joint_trajectory_topic: str = param("head_controller/joint_trajectory", "topic of the JointTrajectory output",
+                                        start_only=True)
+    osc_mode: str = param("bundle", "one OSC bundle per frame, or one message per curve", choices=oscw.MODES)
+    osc_prefix: str = param("/face/", "OSC address prefix; the address is prefix + curve name")
+    osc_rate_hz: float = param(60.0, "maximum OSC frames per second (0 = every frame)", low=0.0, high=1000.0)
+    osc_max_datagram: int = param(8192, "largest OSC bundle in bytes; larger frames are split", low=512, high=65000,
+                                  start_only=True)
+    livelink_subject: str = param("AvatarFace", "Live Link subject name shown in Unreal", start_only=True)
+    livelink_rate_hz: float = param(60.0, "maximum Live Link packets per second (0 = every frame)",
+                                    low=0.0, high=1000.0)
+    maestro_device: int = param(-1, "Maestro device number for the Pololu protocol; -1 = compact protocol",
+                                low=-1, high=127, start_only=True)
+    servo_rate_hz: float = param(50.0, "servo command rate (Maestro and JointTrajectory)", low=1.0, high=500.0,
+                                 start_only=True)
+    input_timeout: float = param(0.5, "seconds without input after which the servos return to neutral",
+                                 low=0.0, high=60.0, start_only=True)
+    stop_ramp_s: float = param(3.0, "longest time spent ramping the servos to neutral on stop", low=0.0, high=60.0)
+
+    def problems(self) -> list[str]:
+        """Checks beyond each field's own limits (see avatar_common.config)."""
+        found = []
         for name in ("osc", "livelink"):
             value = getattr(self, name)
-            if value:
+            if enabled(value):
                 try:
                     parse_endpoint(value, ll.DEFAULT_PORT if name == "livelink" else None)
                 except ValueError as exc:
-                    problems.append(f"{name}: {exc}")
-        for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                problems.append(f"{f.name}: {getattr(self, f.name)!r} not in {list(choices)}")
-        for name in ("osc_rate_hz", "livelink_rate_hz", "input_timeout", "stop_ramp_s"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                problems.append(f"{name}: must be >= 0")
-        if not (math.isfinite(self.servo_rate_hz) and 1.0 <= self.servo_rate_hz <= 500.0):
-            problems.append("servo_rate_hz: must be in 1..500")
+                    found.append(f"{name}: {exc}")
         if not 0 < len(self.livelink_subject.encode("utf-8")) <= ll.MAX_NAME_BYTES:
-            problems.append(f"livelink_subject: 1..{ll.MAX_NAME_BYTES} bytes")
+            found.append(f"livelink_subject: 1..{ll.MAX_NAME_BYTES} bytes")
         if not self.osc_prefix.startswith("/"):
-            problems.append("osc_prefix: must start with '/'")
-        if not 0 <= self.maestro_device <= 127 and self.maestro_device != -1:
-            problems.append("maestro_device: -1 or 0..127")
-        return problems
+            found.append("osc_prefix: must start with '/'")
+        return found
 
     @property
     def servos_enabled(self) -> bool:
-        return bool(self.maestro) or self.joint_trajectory
-
-    @classmethod
-    def fields(cls) -> list[dataclasses.Field]:
-        return list(dataclasses.fields(cls))
+        return enabled(self.maestro) or self.joint_trajectory
 
 
 class RateLimiter:
@@ -154,9 +152,9 @@ class BridgeSet:
 
     def __init__(self, config: BridgeConfig, clock: Callable[[], float] = time.monotonic,
                  trajectory_sink: TrajectorySink | None = None, servo_sink: ServoSink | None = None) -> None:
-        problems = config.validate()
-        if problems:
-            raise ValueError("; ".join(problems))
+        found = problems(config)
+        if found:
+            raise ValueError("; ".join(found))
         self.config = config
         self.clock = clock
         self.trajectory_sink = trajectory_sink
@@ -177,12 +175,12 @@ class BridgeSet:
         self._held_ll: Frame | None = None
         self._device = None if config.maestro_device < 0 else config.maestro_device
 
-        if config.osc:
+        if enabled(config.osc):
             space = self._space(config.curves)
             self.osc = UdpSender("osc", *parse_endpoint(config.osc), clock=clock)
             self.osc_encoder = oscw.OscEncoder(space.names, config.osc_prefix, config.osc_mode,
                                               config.osc_max_datagram)
-        if config.livelink:
+        if enabled(config.livelink):
             space = self._space("arkit")
             self.livelink = UdpSender("livelink", *parse_endpoint(config.livelink, ll.DEFAULT_PORT),
                                       clock=clock)
@@ -192,7 +190,7 @@ class BridgeSet:
             self._ll_rotations = [(n, n[0].upper() + n[1:]) for n in ll.ROTATION_NAMES]
         if config.servos_enabled or servo_sink is not None:
             servo_map = load_servo_map(config.servo_map)
-            if config.maestro and servo_map.units != "us":
+            if enabled(config.maestro) and servo_map.units != "us":
                 raise ValueError(f"servo map {servo_map.name} is in {servo_map.units!r}; the Maestro needs 'us'")
             self.servo = ServoSafety(servo_map, timeout=config.input_timeout,
                                      max_dt=max(0.1, 2.0 / config.servo_rate_hz))
@@ -201,8 +199,18 @@ class BridgeSet:
             self._q_high = np.floor(self.servo.high * 4)
             if servo_map.uses_blendshapes:
                 self._space("arkit")
-        if config.maestro and self.servo is not None:
+        if enabled(config.maestro) and self.servo is not None:
             self.maestro = mae.MaestroPort(config.maestro, on_connect=self._maestro_setup, clock=clock)
+
+    def retune(self, config: BridgeConfig) -> None:
+        """Apply run-time changes (rate limits, OSC curve set/mode/prefix); start-only fields are ignored."""
+        if (config.osc_rate_hz, config.livelink_rate_hz) != (self.config.osc_rate_hz, self.config.livelink_rate_hz):
+            self._osc_limit = RateLimiter(config.osc_rate_hz)
+            self._ll_limit = RateLimiter(config.livelink_rate_hz)
+        if self.osc is not None:
+            self.osc_encoder = oscw.OscEncoder(self._space(config.curves).names, config.osc_prefix, config.osc_mode,
+                                              config.osc_max_datagram)
+        self.config = config
 
     # -- set-up ------------------------------------------------------------------------------
     def _space(self, curve_set: str) -> CurveSpace:

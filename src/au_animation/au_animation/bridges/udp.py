@@ -68,9 +68,9 @@ class UdpSender:
 
     def _fail(self, exc: OSError, now: float) -> None:
         delay = self.health.fail(exc, now)
-        if self.health.should_log:
+        if self.health.log_text:
             LOG.warning("%s %s:%d: %s (retrying with backoff, %.2f s)", self.health.name, self.host,
-                        self.port, exc, delay)
+                        self.port, self.health.log_text, delay)
         if self._sock is not None:
             self._sock.close()
             self._sock = None
