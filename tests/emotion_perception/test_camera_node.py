@@ -56,7 +56,7 @@ def test_loop_and_resize(ros, video: Path) -> None:
 def test_missing_source_and_bad_parameters_do_not_crash(ros, tmp_path: Path) -> None:
     node = _camera(ros, source=str(tmp_path / "nope.mp4"), fps=-5.0)
     ros.spin_for(0.2)
-    assert node.state == "no source" and node.fps == 15.0
+    assert node.state == "no source" and node.params.config.fps == 15.0
     node = ros.add(CameraNode(**ros.node_kwargs(node_name="camera2", parameter_overrides=[
         Parameter("source", value=97)])))  # an integer device index that does not exist
     ros.spin_for(0.5)

@@ -88,11 +88,12 @@ def default(cls: type, name: str) -> Any:
 def coerce(spec: ParamSpec, value: Any) -> Any:
     """`value` converted to the field's type and checked; ConfigError with the reason otherwise.
 
-    An int is accepted for a float field (`rate_hz:=30`), never a bool for a number, and a string
-    only for a string field (a CLI passes numbers already converted by argparse).
+    An int is accepted for a float field (`rate_hz:=30`) and for a string field (`source: 0`, a
+    device index in YAML), never a bool for a number; a string only for a string field (a CLI passes
+    numbers already converted by argparse).
     """
-    if spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    if spec.kind in (float, str) and isinstance(value, int) and not isinstance(value, bool):
+        value = spec.kind(value)
     if type(value) is not spec.kind:
         raise ConfigError(f"expected {spec.kind.__name__}, got {type(value).__name__} {value!r}")
     problem = _check(spec, value)

@@ -12,13 +12,15 @@ import time
 
 import numpy as np
 from avatar_common.emotion import Emotion
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, declare, emotion_to_msg, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_to_msg, run_node
 from avatar_msgs.msg import EmotionState, FaceDetection, FaceDetections
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from .face.align import EyeAligner
 from .face.classifier import make_classifier
+from .face.config import FaceEmotionConfig
 from .face.detector import HaarFaceDetector
 from .face.image_io import ImageError, distro_bridge, fill_msg, msg_to_bgr_or_gray
 from .face.pipeline import FacePipeline, FrameResult
@@ -26,27 +28,11 @@ from .face.tracker import IouTracker
 
 
 class FaceEmotionNode(LifecycleNode):
+    """Lifecycle node; FaceEmotionConfig's fields are its parameters (detection ones tunable while running)."""
+
     def __init__(self, **kwargs) -> None:
         super().__init__(kwargs.pop("node_name", "face_emotion"), **kwargs)
-        self.p_backend = str(declare(self, "backend", "onnx", "inference backend: onnx (ONNX Runtime) or torch"))
-        self.p_model = str(declare(self, "model", "", "model file (.onnx, or .pt for torch); '' = shipped model"))
-        self.p_rate = declare(self, "max_rate_hz", 10.0, "most frames classified per second")
-        self.p_debug = bool(declare(self, "debug_image", False, "publish face/debug_image with boxes and labels"))
-        self.p_all = bool(declare(self, "all_faces", False, "classify all faces (else the largest only)"))
-        self.p_threads = int(declare(self, "threads", 1, "inference threads"))
-        self.p_margin = float(declare(self, "margin", 0.15, "crop margin around the detector box (fraction of side)"))
-        self.p_detect_width = int(declare(self, "detect_width", 320, "width the frame is downscaled to for detection"))
-        self.p_align = bool(declare(self, "align", True, "rotate tilted faces upright using the eyes before cropping"))
-        try:
-            self.rate = float(self.p_rate)
-            if not 0.1 <= self.rate <= 120:
-                raise ValueError
-        except (TypeError, ValueError):
-            self.get_logger().error(f"max_rate_hz {self.p_rate!r} invalid: using 10")
-            self.rate = 10.0
-        if self.p_backend not in ("onnx", "torch"):
-            self.get_logger().error(f"backend {self.p_backend!r} unknown: using onnx")
-            self.p_backend = "onnx"
+        self.params = NodeConfig(self, FaceEmotionConfig, on_change=self._retune)
         self.pipeline: FacePipeline | None = None
         self._latest: Image | None = None
         self._lock = threading.Lock()
@@ -54,23 +40,38 @@ class FaceEmotionNode(LifecycleNode):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sub = self._pub = self._det_pub = self._dbg_pub = None
-        self.diag: Diagnostics | None = None
         self.stats = {"frames": 0, "faces": 0, "published": 0, "bad_images": 0, "dropped": 0, "last_ms": 0.0}
         self.last_error = ""
+        self.load_error = ""
+        self.diag = Diagnostics(self, self._check)  # from construction: a model that fails to load is reported
 
     # -- lifecycle ----------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
+        c = self.params.config
         try:
-            clf = make_classifier(self.p_backend, self.p_model or None, self.p_threads)
-            det = HaarFaceDetector(detect_width=self.p_detect_width)
+            clf = make_classifier(c.backend, c.model or None, c.threads)
+            det = HaarFaceDetector(detect_width=c.detect_width, min_face_frac=c.min_face_frac,
+                                   scale_factor=c.scale_factor, min_neighbors=c.min_neighbors)
         except Exception as e:
-            self.get_logger().error(f"cannot load face model ({self.p_backend}, {self.p_model or 'shipped'}): {e}")
+            self.load_error = f"cannot load face model ({c.backend}, {c.model or 'shipped'}): {e}"
+            self.get_logger().error(self.load_error)
             return TransitionCallbackReturn.FAILURE
-        self.pipeline = FacePipeline(clf, det, IouTracker(), all_faces=self.p_all, margin=self.p_margin,
-                                     align=self.p_align)
+        self.load_error = ""
+        self.pipeline = FacePipeline(clf, det, IouTracker(), all_faces=c.all_faces, margin=c.margin, align=c.align)
         conv = "cv_bridge" if distro_bridge() is not None else "numpy (no working cv_bridge)"
-        self.get_logger().info(f"face model loaded ({self.p_backend}); image conversion: {conv}")
+        self.get_logger().info(f"face model loaded ({c.backend}); image conversion: {conv}")
         return TransitionCallbackReturn.SUCCESS
+
+    def _retune(self, c: FaceEmotionConfig, changed: set[str]) -> None:
+        """Detection and crop settings apply to the next frame; the rate to the worker's next wait."""
+        pipe = self.pipeline
+        if pipe is None:
+            return  # read at configure
+        pipe.all_faces, pipe.margin = c.all_faces, c.margin
+        pipe.aligner = EyeAligner() if c.align else None
+        det = pipe.detector
+        det.detect_width, det.min_face_frac = c.detect_width, c.min_face_frac
+        det.scale_factor, det.min_neighbors = c.scale_factor, c.min_neighbors
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         qos = QoSProfile(depth=1)
@@ -78,9 +79,8 @@ class FaceEmotionNode(LifecycleNode):
         self._sub = self.create_subscription(Image, "camera/image_raw", self._on_image, qos)
         self._pub = self.create_publisher(EmotionState, "affect/face", 10)
         self._det_pub = self.create_publisher(FaceDetections, "face/detections", 10)
-        if self.p_debug:
+        if self.params.config.debug_image:
             self._dbg_pub = self.create_publisher(Image, "face/debug_image", 2)
-        self.diag = Diagnostics(self, self._check)
         self._stop.clear()
         self._thread = threading.Thread(target=self._worker, name="face_emotion", daemon=True)
         self._thread.start()
@@ -93,9 +93,7 @@ class FaceEmotionNode(LifecycleNode):
         for pub in (self._pub, self._det_pub, self._dbg_pub):
             if pub is not None:
                 self.destroy_publisher(pub)
-        if self.diag is not None:
-            self.diag.destroy()
-        self._sub = self._pub = self._det_pub = self._dbg_pub = self.diag = None
+        self._sub = self._pub = self._det_pub = self._dbg_pub = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
@@ -115,12 +113,11 @@ class FaceEmotionNode(LifecycleNode):
         self._wake.set()
 
     def _worker(self) -> None:
-        period = 1.0 / self.rate
         last = 0.0
         while not self._stop.is_set():
             if not self._wake.wait(0.2):
                 continue
-            wait = last + period - time.monotonic()
+            wait = last + 1.0 / self.params.config.max_rate_hz - time.monotonic()
             if wait > 0 and self._stop.wait(wait):
                 return
             with self._lock:
@@ -186,9 +183,9 @@ class FaceEmotionNode(LifecycleNode):
 
     def _check(self) -> tuple[int, str, dict]:
         if self.pipeline is None:
-            return ERROR, "no model", dict(self.stats)
+            return ERROR, self.load_error or "not configured (no model loaded)", dict(self.stats)
         level = WARN if self.last_error else OK
-        return level, self.last_error or "ok", {**self.stats, "backend": self.p_backend}
+        return level, self.last_error or "ok", {**self.stats, "backend": self.params.config.backend}
 
     def _shutdown_worker(self) -> None:
         self._stop.set()

@@ -14,11 +14,12 @@ import time
 from functools import partial
 from typing import Any
 
-from avatar_common.node_utils import OK, WARN, Diagnostics, emotion_from_msg, emotion_to_msg, run_node
+from avatar_common.node_utils import OK, WARN, Diagnostics, NodeConfig, emotion_from_msg, emotion_to_msg, run_node
 from avatar_msgs.msg import EmotionState
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
+from emotion_perception.fusion.config import FusionConfig, apply, file_values_unless_set
 from emotion_perception.fusion.core import SOURCE, EmotionFuser, PublishPolicy
 from emotion_perception.fusion.params import FusionParams, default_params, load_params
 
@@ -32,27 +33,16 @@ class EmotionFusionNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", NODE_NAME), **kwargs)
         self._stamp = self.get_clock().now()
-        path = self._declare("params_file", "",
-                             "Fusion parameter YAML (weights, half-lives, smoothing); '' = packaged default")
-        if not isinstance(path, str):
-            self.get_logger().error(f"parameter params_file={path!r} is not a path: using the packaged defaults")
-            path = ""
-        params = self._load_params(path)
-        rate = self._declare("publish_rate_hz", params.publish_rate_hz,
-                             "Steady output rate of affect/fused in Hz (changes are published at once in addition)")
-        check = self._declare("check_rate_hz", params.check_rate_hz,
-                              "How often the decaying state is checked for a meaningful change, in Hz")
-        threshold = self._declare("change_threshold", params.change_threshold,
-                                  "Publish at once when a weight, valence, arousal or confidence moved by this much")
-        rate = self._positive("publish_rate_hz", rate, params.publish_rate_hz, 1000.0)
-        check = self._positive("check_rate_hz", check, params.check_rate_hz, 1000.0)
-        threshold = self._in_range("change_threshold", threshold, params.change_threshold, 0.0, 1.0)
-        params = params.model_copy(update={"publish_rate_hz": rate, "check_rate_hz": check,
-                                           "change_threshold": threshold})
-        self.params = params
-        self.fuser = EmotionFuser(params)
-        self.policy = PublishPolicy(threshold, rate)
-        self._received = dict.fromkeys(params.modalities, 0)
+        self.settings = NodeConfig(self, FusionConfig, on_change=self._retune)
+        config = self.settings.config
+        self._file_params = self._load_params(config.params_file)
+        overrides = file_values_unless_set(config, self._file_params)
+        if overrides:  # the file's numbers, visible as the parameters' values
+            self.set_parameters([Parameter(name, value=value) for name, value in overrides.items()])
+        self.params = apply(self._file_params, self.settings.config)
+        self.fuser = EmotionFuser(self.params)
+        self.policy = PublishPolicy(self.params.change_threshold, self.params.publish_rate_hz)
+        self._received = dict.fromkeys(self.params.modalities, 0)
         self._published = 0
         self._problems = 0
         self._last_problem = ""
@@ -63,16 +53,25 @@ class EmotionFusionNode(Node):
         self._pub = self.create_publisher(EmotionState, "affect/fused", 10)
         self._subs = [
             self.create_subscription(EmotionState, f"affect/{name}", partial(self._on_estimate, name), 10)
-            for name in params.modalities
+            for name in self.params.modalities
         ]
-        self._timer = self.create_timer(1.0 / max(check, rate), self._on_timer)
+        self._timer = self._make_timer()
         self._diagnostics = Diagnostics(self, self._health)
 
     # -- parameters ------------------------------------------------------------------------------
-    def _declare(self, name: str, default: Any, description: str) -> Any:
-        """Declare with dynamic typing, so `publish_rate_hz: 5` (an int) or a wrong type is validated, not a crash."""
-        self.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
-        return self.get_parameter(name).value
+    def _retune(self, config: FusionConfig, changed: set[str]) -> None:
+        """Weights, half-lives, threshold and rate apply to the next fusion (state is kept)."""
+        if not hasattr(self, "fuser"):
+            return  # the constructor's own set_parameters: applied right after
+        self.params = apply(self._file_params, config)
+        self.fuser.params = self.params
+        self.policy = PublishPolicy(self.params.change_threshold, self.params.publish_rate_hz)
+        if changed & {"check_rate_hz", "publish_rate_hz"}:
+            self.destroy_timer(self._timer)
+            self._timer = self._make_timer()
+
+    def _make_timer(self) -> Any:
+        return self.create_timer(1.0 / max(self.params.check_rate_hz, self.params.publish_rate_hz), self._on_timer)
 
     def _load_params(self, path: str) -> FusionParams:
         try:
@@ -83,22 +82,6 @@ class EmotionFusionNode(Node):
                 f"params_file {path!r} unusable ({first[0] if first else type(exc).__name__}"
                 f"{'; ' + first[-1].strip() if len(first) > 1 else ''}): using the packaged defaults")
             return default_params()
-
-    def _positive(self, name: str, value: Any, default: float, high: float) -> float:
-        return self._in_range(name, value, default, 0.0, high, exclusive_low=True)
-
-    def _in_range(self, name: str, value: Any, default: float, low: float, high: float,
-                  exclusive_low: bool = False) -> float:
-        try:
-            x = math.nan if isinstance(value, bool | str) else float(value)
-        except (TypeError, ValueError):
-            x = math.nan
-        ok = math.isfinite(x) and (x > low if exclusive_low else x >= low) and x <= high
-        if not ok:
-            bound = f"{'(' if exclusive_low else '['}{low:g}, {high:g}]"
-            self.get_logger().error(f"parameter {name}={value!r} is not in {bound}: using {default:g}")
-            return float(default)
-        return x
 
     # -- data path -------------------------------------------------------------------------------
     def _now(self) -> float:

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from avatar_common.config import param
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class CameraConfig:
+    """Options of the camera node (its parameters); source, size and loop are start-only."""
+
+    source: str = param("0", "device index ('0') or video file path", start_only=True)
+    fps: float = param(15.0, "frames per second to publish (file playback is paced to it)", low=0.1, high=240.0)
+    width: int = param(640, "frame width in pixels (0 = native)", low=0, high=8192, start_only=True)
+    height: int = param(480, "frame height in pixels (0 = native)", low=0, high=8192, start_only=True)
+    loop: bool = param(False, "restart a video file at its end", start_only=True)
+    frame_id: str = param("camera", "frame_id of the published images")
 
 
 def parse_source(source: str) -> int | str:
