@@ -6,7 +6,10 @@ events at the same times, the same frame times and the same seed give bit-identi
 
 Frame pipeline (see docs/au_engine.md):
   emotion tracks (+ listening / thinking cues) -> blend with antagonist rule -> micro-expression flash
-  -> life layer (blink, breathing, micro-motion) -> mouth arbitration -> clip to [0, 1].
+  -> life layer (blink, breathing, micro-motion) -> mouth arbitration -> clip to [0, 1];
+  in the same frame the head and gaze layer (engine/gaze.py) turns the look-at target, the
+  conversational state and the emotion amplitudes into head and eye angles (`head_gaze`), and large
+  gaze shifts bring a blink.
 Modes: "dynamic" (keyframed rise-hold-fall, compound blending, life layer) and "static" (the paper's
 baseline: the weighted template pose, set at once and held; no life layer, cues or flashes).
 """
@@ -21,6 +24,7 @@ import numpy as np
 from avatar_common.emotion import CANONICAL_LABELS, Emotion, sanitize
 
 from au_animation.engine.blend import Blender
+from au_animation.engine.gaze import GazeController, HeadGaze
 from au_animation.engine.life import Ambient, Blinker
 from au_animation.engine.mouth import MouthArbiter
 from au_animation.engine.tables import PROFILES, Tables, load_tables
@@ -37,7 +41,7 @@ class Synthesizer:
     """Emotion tracks, cues, life layer and mouth arbitration over a fixed AU channel layout."""
 
     def __init__(self, mode: str = "dynamic", profile: str = "felt", seed: int = 0, life: bool | None = None,
-                 tables: Tables | None = None, intensity: float = 1.0) -> None:
+                 tables: Tables | None = None, intensity: float = 1.0, gaze: bool | None = None) -> None:
         """Args:
             mode: "dynamic" or "static".
             profile: "felt" (spontaneous timing) or "posed" (faster, larger).
@@ -46,6 +50,8 @@ class Synthesizer:
             tables: the data tables (default: the package's).
             intensity: gain on every emotion track's amplitude (cues and life layer unscaled); it may
                 change between frames (`synth.intensity = 0.5`) and applies from the next frame on.
+            gaze: head and gaze layer on/off; default on in dynamic mode, off in static mode (head
+                and eyes then stay straight ahead).
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -54,6 +60,7 @@ class Synthesizer:
         self.mode, self.profile, self.seed = mode, profile, int(seed)
         self.dynamic = mode == "dynamic"
         self.life = self.dynamic and (True if life is None else bool(life))
+        self.gaze_on = self.dynamic if gaze is None else bool(gaze)
         self.intensity = float(intensity)
         self.tables = tables or load_tables()
         self.channels: tuple[str, ...] = self.tables.channels()
@@ -73,7 +80,8 @@ class Synthesizer:
     # -- state -------------------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to the neutral start state (same seed: the same future)."""
-        seeds = np.random.SeedSequence(self.seed).spawn(len(CANONICAL_LABELS) + 2)
+        n = len(CANONICAL_LABELS)
+        seeds = np.random.SeedSequence(self.seed).spawn(n + 4)  # children by index: adding one keeps the rest
         self.tracks = [
             EmotionTrack(label, self.tables.timing(self.profile, label), self.dynamic, np.random.default_rng(seeds[i]))
             for i, label in enumerate(CANONICAL_LABELS)
@@ -83,8 +91,11 @@ class Synthesizer:
         self.thinking = Envelope(life.thinking.attack, life.thinking.release)
         self.flash = Flash(life.micro_expression.rise, life.micro_expression.hold, life.micro_expression.fall)
         self.mouth = MouthArbiter(self.tables.mouth, self.channels)
-        self.blinker = Blinker(life, np.random.default_rng(seeds[-2]))
-        self.ambient = Ambient(life, self.channels, np.random.default_rng(seeds[-1]))
+        self.blinker = Blinker(life, np.random.default_rng(seeds[n]))
+        self.ambient = Ambient(life, self.channels, np.random.default_rng(seeds[n + 1]))
+        self.gaze = GazeController(rng=np.random.default_rng(seeds[n + 2]))
+        self._gaze_rng = np.random.default_rng(seeds[n + 3])  # blinks with gaze shifts
+        self.head_gaze = HeadGaze()
         self._amps = np.zeros(len(CANONICAL_LABELS) + 2)
         self._micro_row = self._micro_rows[0]
         self._micro_ready_at = -math.inf
@@ -166,11 +177,18 @@ class Synthesizer:
         else:
             self.thinking.set(1.0, t)
             self._thinking_until = t + float(self.tables.life.thinking.timeout or 4.0)
+            if self.gaze_on:
+                self.gaze.pause(t)  # the person paused: maybe a listening nod
 
     def set_avatar_speaking(self, speaking: bool, t: float) -> None:
         """avatar/speaking: cap the lower face for lip-sync while true."""
         self._avatar_speaking = bool(speaking)
         self.mouth.set_speaking(self._avatar_speaking, self._event_time(t))
+
+    def set_look_at(self, yaw: float | None, pitch: float | None = 0.0) -> bool:
+        """The person's direction in degrees (head frame, yaw > 0 to the character's left, pitch > 0 up),
+        or None when nobody is there; from the next frame on. False if ignored (not finite)."""
+        return self.gaze.set_target(yaw, pitch)
 
     # -- frames ------------------------------------------------------------------------------------
     def step_array(self, t: float) -> np.ndarray:
@@ -192,6 +210,8 @@ class Synthesizer:
             amps[_LISTEN] = self.listening(t)
             amps[_THINK] = self.thinking(t)
         total = self.blender.blend(amps)
+        if self.gaze_on:
+            self._step_gaze(t)
         if self.dynamic and t < self.flash.curve.t_end:
             total += self.flash(t) * self._micro_row
         if self.life:
@@ -202,6 +222,21 @@ class Synthesizer:
         self.frames += 1
         self._last = total
         return total
+
+    def _step_gaze(self, t: float) -> None:
+        """Head and eyes for this frame; a large gaze shift schedules a blink now (Evinger et al. 1994)."""
+        gaze = self.gaze
+        if self.dynamic and self.thinking.target > 0.0:
+            state = "thinking"
+        elif gaze.target is None:
+            state = "idle"
+        else:
+            state = "speaking" if self._avatar_speaking else "listening"
+        gaze.set_state(state, t)
+        self.head_gaze = gaze.step(t, self._amps)
+        cfg = gaze.cfg.blink
+        if self.life and gaze.last_shift >= cfg.min_amplitude and float(self._gaze_rng.random()) < cfg.probability:
+            self.blinker.next_at = min(self.blinker.next_at, t)
 
     def step(self, t: float) -> dict[str, float]:
         """The AU vector at time t as {channel: value}."""
