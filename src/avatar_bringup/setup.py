@@ -27,6 +27,7 @@ setup(
         "console_scripts": [
         "avatar-stack = avatar_bringup.stack_cli:console_main",
         "avatar-say = avatar_bringup.say_cli:main",
+        "avatar-bag = avatar_bringup.bag_cli:console_main",
         ],
     },
 )

@@ -1,0 +1,144 @@
+"""The ROS side of sessions: a recorder (generic raw subscriptions -> BagWriter) and a player.
+
+Thin adapters over avatar_bringup.bag. Types are found by name ('pkg/msg/Type' ->
+`importlib.import_module('pkg.msg').Type`), so any installed message package can be recorded and
+played; rosidl_runtime_py is not needed (it is not available as a wheel).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from avatar_common.stamps import split_ns
+from avatar_common.throttle import Throttle
+from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock as ClockMsg
+
+from avatar_bringup.bag import qos as bag_qos
+from avatar_bringup.bag import types as bag_types
+from avatar_bringup.bag.errors import BagError
+from avatar_bringup.bag.writer import BagWriter
+
+DISCOVERY_PERIOD_S = 0.2
+CLOCK_TOPIC = "/clock"
+
+
+def message_class(msgtype: str) -> Any:
+    """The Python class of 'pkg/msg/Type'; BagError when its package is not installed."""
+    name = bag_types.normalize(msgtype)
+    package, _, cls = name.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), cls)
+    except (ImportError, AttributeError):
+        raise BagError(f"message type {name} is not installed (no module {package}.msg with {cls})") from None
+
+
+def qos_profile(policy: bag_qos.Policy) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=policy.depth,
+        reliability=ReliabilityPolicy.RELIABLE if policy.reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if policy.transient_local else DurabilityPolicy.VOLATILE)
+
+
+class BagRecorder(Node):
+    """Subscribes (serialized, any type) to the chosen topics as they appear and writes them to a bag.
+
+    Args:
+        writer: the open bag.
+        topics: absolute topic names to record.
+        include: regular expression of further topics to record as they appear ('' = none;
+            '.*' = every topic, as `--all`).
+    """
+
+    def __init__(self, writer: BagWriter, topics: Iterable[str] = (), include: str = "", **kwargs: Any) -> None:
+        super().__init__("avatar_bag_recorder", **kwargs)
+        self.writer = writer
+        self._wanted = set(topics)
+        self._include = re.compile(include) if include else None
+        self._recorded: dict[str, Any] = {}
+        self._skipped = Throttle(60.0)
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        # Steady timers: with use_sim_time the node clock stands still until /clock arrives.
+        self.create_timer(DISCOVERY_PERIOD_S, self.discover, clock=steady)
+        self.create_timer(writer.chunk_ns * 1e-9, writer.flush, clock=steady)
+        self.discover()
+
+    @property
+    def recording(self) -> list[str]:
+        return sorted(self._recorded)
+
+    def _wants(self, topic: str) -> bool:
+        if topic in self._wanted:
+            return True
+        return bool(self._include and self._include.match(topic)) and "/_" not in topic
+
+    def discover(self) -> None:
+        """Subscribe to every wanted topic that has a publisher now (late topics are picked up here)."""
+        for topic, type_names in self.get_topic_names_and_types():
+            if topic in self._recorded or not self._wants(topic) or not type_names:
+                continue
+            try:
+                cls = message_class(type_names[0])
+                offered = [bag_qos.to_bag(info.qos_profile) for info in self.get_publishers_info_by_topic(topic)]
+                self.writer.add_topic(topic, type_names[0], offered)
+            except BagError as exc:
+                line = self._skipped.message(topic, f"not recording {topic}: {exc}", time.monotonic())
+                if line:
+                    self.get_logger().warning(line)
+                continue
+            policy = bag_qos.for_recording(offered)
+            self._recorded[topic] = self.create_subscription(
+                cls, topic, self._writer_for(topic), qos_profile(policy), raw=True)
+            self.get_logger().info(f"recording {topic} ({type_names[0]})")
+
+    def _writer_for(self, topic: str) -> Callable[[bytes], None]:
+        write, clock = self.writer.write, self.get_clock()
+
+        def store(data: bytes) -> None:
+            write(topic, clock.now().nanoseconds, data)
+
+        return store
+
+
+class BagPlayer(Node):
+    """Publishes serialized messages with their recorded QoS, and /clock with the bag's time."""
+
+    def __init__(self, connections: Iterable[tuple[str, str, list]], clock: bool = True, **kwargs: Any) -> None:
+        """`connections`: (output topic, type name, recorded offered QoS profiles) per played topic."""
+        super().__init__("avatar_bag_player", **kwargs)
+        self.publishers_by_topic: dict[str, Any] = {}
+        for topic, msgtype, offered in connections:
+            if topic not in self.publishers_by_topic:
+                self.publishers_by_topic[topic] = self.create_publisher(
+                    message_class(msgtype), topic, qos_profile(bag_qos.for_playback(offered)))
+        self.clock_publisher = self.create_publisher(ClockMsg, CLOCK_TOPIC, 10) if clock else None
+        self._clock_msg = ClockMsg()
+
+    def publish_clock(self, bag_ns: int) -> None:
+        if self.clock_publisher is not None:
+            self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = split_ns(bag_ns)
+            self.clock_publisher.publish(self._clock_msg)
+
+    def publish(self, topic: str, data: bytes) -> None:
+        self.publishers_by_topic[topic].publish(data)
+
+    def wait_for_subscribers(self, timeout_s: float) -> bool:
+        """Wait until every publisher has a matched subscription (a recorder discovered it)."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if all(p.get_subscription_count() > 0 for p in self.publishers_by_topic.values()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def wait_for_acks(self, timeout_s: float) -> None:
+        """Before exit: reliable readers have every sample (else the last ones die with the process)."""
+        for publisher in self.publishers_by_topic.values():
+            publisher.wait_for_all_acked(Duration(nanoseconds=int(timeout_s * 1e9)))
