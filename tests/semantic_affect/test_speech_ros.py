@@ -123,9 +123,11 @@ def test_parameters_of_the_wrong_type_fall_back_instead_of_crashing(ros) -> None
     node = ros.add(SpeechRecognizerNode(**ros.node_kwargs(parameter_overrides=[
         Parameter("silence_ms", value=300), Parameter("threshold", value="high"),
         Parameter("partials", value="yes"), Parameter("cpu_threads", value=1.0)])))
-    assert node.params["silence_ms"] == 300.0  # an int for a float is converted
-    assert node.params["threshold"] == 0.5 and node.params["partials"] is False  # unusable: default
-    assert node.params["cpu_threads"] == 1
+    config = node.params.config
+    assert config.silence_ms == 300.0  # an int for a float is converted
+    assert config.threshold == 0.5 and config.partials is False  # unusable: default
+    assert config.cpu_threads == 2  # a float for an int is refused too (ROS typing), not truncated
+    assert node.get_parameter("threshold").value == 0.5  # the parameter tells the value in use
     capture = ros.add(AudioCaptureNode(**ros.node_kwargs(parameter_overrides=[
         Parameter("source", value=""), Parameter("chunk_ms", value=20)])))
     assert capture.chunk_ms == 20.0 and capture.state == "off"

