@@ -9,7 +9,8 @@ not at the eyes still gives the right direction (parallax).
 
 `TargetSelector` picks the face to look at: the one speaking (by id) if known, else the largest, with
 hysteresis so two similar faces do not make the character flip between them; with no face for
-`lost_after` seconds the target is None (idle).
+`lost_after` seconds the target is None (idle). A look-at point from elsewhere (a person tracked by other
+nodes) overrides the faces for `point_timeout` seconds after it was given.
 """
 
 from __future__ import annotations
@@ -100,9 +101,12 @@ class TargetSelector:
     """Faces over time -> the direction to look at, or None when nobody has been seen for a while."""
 
     def __init__(self, camera: Camera, lost_after: float = 2.0, switch_ratio: float = 1.5,
-                 face_width_m: float = FACE_WIDTH_M) -> None:
+                 face_width_m: float = FACE_WIDTH_M, point_timeout: float = 2.0) -> None:
         self.camera = camera
         self.lost_after = lost_after
+        self.point_timeout = point_timeout
+        self._point: tuple[float, float] | None = None
+        self._point_at = -math.inf
         self.switch_ratio = switch_ratio
         self.face_width_m = face_width_m
         self.face_id = ""
@@ -136,8 +140,16 @@ class TargetSelector:
             self._seen_at = t
         return self.current(t)
 
+    def point(self, direction: tuple[float, float] | None, t: float) -> None:
+        """A look-at direction from another source at t (ignored when None)."""
+        if direction is not None:
+            self._point, self._point_at = direction, t
+
     def current(self, t: float) -> tuple[float, float] | None:
-        """The target at t: the last face's direction, None once none was seen for `lost_after` s."""
+        """The target at t: a fresh look-at point, else the last face's direction, None once no face was seen
+        for `lost_after` s."""
+        if self._point is not None and t - self._point_at <= self.point_timeout:
+            return self._point
         if self.target is not None and t - self._seen_at > self.lost_after:
             self.target = None
             self.face_id = ""
