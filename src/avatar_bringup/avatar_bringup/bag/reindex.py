@@ -26,6 +26,7 @@ from avatar_bringup.bag.errors import BagError
 from avatar_bringup.bag.writer import BAG_VERSION, McapFile, qos_yaml, write_metadata
 
 INDEX_RE = re.compile(r"_(\d+)\.mcap$")
+MAGIC = b"\x89MCAP0\r\n"
 
 
 @dataclass
@@ -105,6 +106,9 @@ def _recover(file: Path) -> int:
     target = file.with_name(file.name + ".recovered")
     target.unlink(missing_ok=True)
     with file.open("rb") as stream:
+        if stream.read(len(MAGIC)) != MAGIC:
+            raise BagError(f"{file}: not an MCAP file (left as it is)")
+        stream.seek(0)
         try:
             records = StreamReader(stream, skip_magic=False, emit_chunks=False)
             writer = McapFile(target)
