@@ -15,12 +15,12 @@ pytestmark = pytest.mark.ros
 
 def emotion_msg(labels: list, weights: list, confidence: float = 0.9, uid: str = "", stamp_s: float | None = None,
                 **fields: object):
+    from avatar_common.node_utils import stamp_msg
     from avatar_msgs.msg import EmotionState
 
     msg = EmotionState(labels=labels, weights=weights, confidence=confidence, utterance_id=uid, **fields)
     if stamp_s is not None:
-        msg.header.stamp.sec = int(stamp_s)
-        msg.header.stamp.nanosec = int((stamp_s % 1.0) * 1e9)
+        msg.header.stamp = stamp_msg(stamp_s)
     return msg
 
 

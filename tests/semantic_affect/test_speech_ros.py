@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from avatar_common.node_utils import stamp_seconds
 from avatar_msgs.msg import AudioChunk, EmotionState, Utterance
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -22,10 +23,6 @@ from std_msgs.msg import Bool
 pytestmark = pytest.mark.ros
 
 EDGE_TOL = 0.30
-
-
-def stamp(t) -> float:
-    return t.sec + t.nanosec * 1e-9
 
 
 def test_wav_through_capture_and_recognizer(ros, tmp_path) -> None:
@@ -62,8 +59,8 @@ def test_wav_through_capture_and_recognizer(ros, tmp_path) -> None:
     assert wer(talk.texts, [u.text for u in finals]) <= 0.15, [u.text for u in finals]
     for u, (start, end), arrival in zip(finals, talk.bounds, arrivals, strict=True):
         assert u.language == "en" and 0 < u.confidence <= 1
-        assert abs(stamp(u.start) - s0 - start) < 0.2 and abs(stamp(u.end) - s0 - end) < 0.2
-        assert stamp(u.header.stamp) == pytest.approx(stamp(u.end))
+        assert abs(stamp_seconds(u.start) - s0 - start) < 0.2 and abs(stamp_seconds(u.end) - s0 - end) < 0.2
+        assert stamp_seconds(u.header.stamp) == pytest.approx(stamp_seconds(u.end))
         latency = arrival - (t0 + end)
         assert latency < 1.5, f"final utterance {latency:.2f} s after the end of speech"
     # user_speaking: True near each start, False near each end, wall clock against the replay
@@ -92,7 +89,7 @@ def test_fast_file_replay_is_complete_and_contiguous(ros, tmp_path) -> None:
     assert {(c.sample_rate, c.channels, c.encoding) for c in chunks} == {(16000, 1, "S16LE")}
     frames = [len(c.data) // 2 for c in chunks]
     assert abs(sum(frames) - 6 * 16000) <= 1  # resampled 22.05 -> 16 kHz, nothing lost
-    stamps = np.array([stamp(c.header.stamp) for c in chunks])
+    stamps = np.array([stamp_seconds(c.header.stamp) for c in chunks])
     np.testing.assert_allclose(np.diff(stamps), np.array(frames[:-1]) / 16000, atol=2e-6)
     audio = np.concatenate([np.frombuffer(bytes(c.data), "<i2") for c in chunks]) / 32768
     spectrum = np.abs(np.fft.rfft(audio))

@@ -52,14 +52,22 @@ def node_kwargs(spec: NodeSpec, namespace: str, context: Context) -> dict[str, A
 class Stack:
     """The graph's nodes in one executor. `start()`, then `spin_once()` in a loop, then `shutdown()`."""
 
-    def __init__(self, graph: Graph, context: Context | None = None, executor: Executor | None = None) -> None:
-        """`context`/`executor`: join an existing rclpy context and executor (tests); default: own ones."""
+    def __init__(self, graph: Graph, context: Context | None = None, executor: Executor | None = None,
+                 strict: bool = False) -> None:
+        """`context`/`executor`: join an existing rclpy context and executor (tests); default: own ones.
+
+        `strict`: a lifecycle node that fails to come up raises GraphError; otherwise it stays in the
+        graph unconfigured (its diagnostics say ERROR with the reason), it is listed in `failed`,
+        and the rest of the graph runs on.
+        """
         self.graph = graph
         self.context = context
         self.executor = executor
+        self.strict = strict
         self._owns_executor = executor is None
         self._owns_context = context is None
         self.nodes: list[Node] = []
+        self.failed: dict[str, str] = {}  # node name -> the transition that failed
 
     def start(self) -> None:
         if self.context is None:
@@ -71,10 +79,16 @@ class Stack:
         for spec, cls in classes:
             node = cls(**node_kwargs(spec, self.graph.namespace, self.context))
             self.nodes.append(node)
-            if spec.lifecycle:
-                _bring_up(node, spec)
             self.executor.add_node(node)
-            LOG.info("started %s/%s", self.graph.namespace.rstrip("/"), spec.name)
+            failure = _bring_up(node) if spec.lifecycle else None
+            if failure is None:
+                LOG.info("started %s/%s", self.graph.namespace.rstrip("/"), spec.name)
+                continue
+            self.failed[spec.name] = failure
+            if self.strict:
+                raise GraphError(f"node {spec.name}: {failure} failed (see its log above)")
+            LOG.error("node %s: %s failed; it stays inactive and the rest of the graph runs (see /diagnostics)",
+                      spec.name, failure)
 
     def add(self, node: Node) -> None:
         """Spin an extra node (e.g. the conversation driver) in the same executor."""
@@ -102,13 +116,19 @@ class Stack:
             rclpy.try_shutdown(context=self.context)
 
 
-def _bring_up(node: Node, spec: NodeSpec) -> None:
+def _bring_up(node: Node) -> str | None:
+    """Configure and activate a lifecycle node, checking each transition: None, or the one that failed."""
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    for step in ("trigger_configure", "trigger_activate"):
-        result = getattr(node, step)()
+    for step in ("configure", "activate"):
+        try:
+            result = getattr(node, f"trigger_{step}")()
+        except Exception as exc:  # a node's callback that raises is a failed transition, not a dead stack
+            LOG.error("node %s: %s raised %s: %s", node.get_name(), step, type(exc).__name__, exc)
+            return step
         if result != TransitionCallbackReturn.SUCCESS:
-            raise GraphError(f"node {spec.name}: {step.removeprefix('trigger_')} failed (see its log above)")
+            return step
+    return None
 
 
 def _no_signal_handlers() -> Any:

@@ -37,6 +37,8 @@ def build_parser(arguments: dict[str, tuple[str, str]], profiles: dict[str, str]
     parser.add_argument("--gap", type=float, default=4.0, help="seconds between utterances (default %(default)s)")
     parser.add_argument("--linger", type=float, default=0.0,
                         help="seconds to keep running after the script played out and the face settled")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit (status 2) when a node fails to come up, instead of running without it")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     group = parser.add_argument_group("inputs and outputs (graph arguments)")
     for name, (default, description) in arguments.items():
@@ -65,10 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if opts.gap <= 0 or opts.linger < 0:
         parser.exit(2, "avatar-stack: error: --gap must be > 0 and --linger >= 0\n")
-    return run(graph, opts.say, opts.gap, opts.linger, opts.log_level)
+    return run(graph, opts.say, opts.gap, opts.linger, opts.log_level, opts.strict)
 
 
-def run(graph, script: list[str], gap: float, linger: float, log_level: str) -> int:
+def run(graph, script: list[str], gap: float, linger: float, log_level: str, strict: bool = False) -> int:
     from rclpy.logging import LoggingSeverity, set_logger_level
 
     from avatar_bringup.stack import Stack
@@ -79,11 +81,17 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str) -> 
         stop["signal"] = signum
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    stack = Stack(graph)
+    stack = Stack(graph, strict=strict)
     driver = None
     code = 0
     try:
         stack.start()
+        for name, step in stack.failed.items():
+            print(f"avatar-stack: node {name} failed to {step}; running without it (--strict exits instead)",
+                  file=sys.stderr)
+        dashboard = next((n for n in stack.nodes if n.get_name() == "dashboard"), None)
+        if dashboard is not None and dashboard.url:
+            print(f"dashboard: {dashboard.url}", file=sys.stderr, flush=True)
         for spec in graph.nodes:
             set_logger_level(f"{graph.namespace.strip('/').replace('/', '.')}.{spec.name}".strip("."),
                              getattr(LoggingSeverity, {"warning": "WARN"}.get(log_level, log_level.upper())))
