@@ -10,7 +10,7 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "tests"]),
-    package_data={PACKAGE: ["data/*", "data/**/*", "config/*", "models/*"]},
+    package_data={PACKAGE: ["data/*", "data/**/*", "config/*", "models/*", "dashboard/static/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -27,6 +27,7 @@ setup(
         "console_scripts": [
         "avatar-stack = avatar_bringup.stack_cli:console_main",
         "avatar-say = avatar_bringup.say_cli:main",
+        "dashboard = avatar_bringup.dashboard_node:main",
         "avatar-bag = avatar_bringup.bag_cli:console_main",
         ],
     },
