@@ -1,8 +1,10 @@
 """A loopback OpenAI-compatible HTTP server for tests: POST /v1/chat/completions with scripted replies.
 
 A rule matches when its `match` string occurs in the utterance of the request (the JSON 'utterance'
-of the last user message); the first matching rule answers, else the default. Every request is kept
-(path, headers, parsed body) so tests can check what the client really sent.
+of the last user message); the first matching rule answers, else the default. `refuse` scripts an
+answer by the request's response_format type instead ("json_schema", "json_object", "none"), to play
+a server that does not take some formats. Every request is kept (path, headers, parsed body) so tests
+can check what the client really sent. Start one server per test (fresh rules and requests).
 """
 
 from __future__ import annotations
@@ -26,15 +28,27 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     raw_body: str | None = None  # sent verbatim instead of a completion (error bodies)
     echo_auth: bool = False  # put the request's Authorization header into the error body
+    finish_reason: str = "stop"
 
 
-def completion(content: str | None, refusal: str | None = None, model: str = "loopback-model") -> dict[str, Any]:
+def completion(content: str | None, refusal: str | None = None, model: str = "loopback-model",
+               finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+        "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
                      "message": {"role": "assistant", "content": content, "refusal": refusal}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
+
+
+def llama_cpp_python_refusal() -> Reply:
+    """What llama-cpp-python's server 0.3.36 answers to response_format json_schema (HTTP 500)."""
+    message = ("1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+               "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+               "'ctx': {'expected': \"'text' or 'json_object'\"}}\n\n  File \"llama_cpp/server/app.py\", "
+               "line 376, in create_chat_completion\n    POST /v1/chat/completions")
+    body = {"error": {"message": message, "type": "internal_server_error", "param": None, "code": None}}
+    return Reply(status=500, raw_body=json.dumps(body))
 
 
 def affect_json(**weights: float) -> str:
@@ -48,6 +62,7 @@ class LoopbackLLM:
         self.rules: list[tuple[str, Reply]] = []
         self.default = Reply(affect_json(neutral=1.0))
         self.requests: list[dict[str, Any]] = []
+        self.refuse: dict[str, Reply] = {}
         self._lock = threading.Lock()
         server = self
 
@@ -67,7 +82,7 @@ class LoopbackLLM:
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     server.requests.append({"path": self.path, "headers": headers, "body": body,
                                             "utterance": utterance})
-                reply = server.reply_for(utterance)
+                reply = server.refusal_for(body) or server.reply_for(utterance)
                 if reply.delay:
                     time.sleep(reply.delay)
                 if not self.path.endswith("/chat/completions"):
@@ -79,7 +94,8 @@ class LoopbackLLM:
                         text = json.dumps({"error": {"message": "bad key " + self.headers.get("Authorization", "")}})
                     data = text.encode()
                 else:
-                    data = json.dumps(completion(reply.content, reply.refusal, body.get("model", "m"))).encode()
+                    data = json.dumps(completion(reply.content, reply.refusal, body.get("model", "m"),
+                                                reply.finish_reason)).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
@@ -117,6 +133,11 @@ class LoopbackLLM:
                 if match in utterance:
                     return reply
             return self.default
+
+    def refusal_for(self, body: dict[str, Any]) -> Reply | None:
+        fmt = body.get("response_format")
+        with self._lock:
+            return self.refuse.get(fmt.get("type", "") if isinstance(fmt, dict) else "none")
 
     def requests_for(self, match: str) -> list[dict[str, Any]]:
         with self._lock:

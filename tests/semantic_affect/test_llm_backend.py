@@ -16,16 +16,21 @@ from llm_server import LoopbackLLM, Reply, affect_json
 from semantic_affect.text.llm import LlmBackend, LlmError
 from semantic_affect.text.policy import AffectPolicy, CircuitBreaker, resolve_mode
 from semantic_affect.text.prompt import SYSTEM_PROMPT
+from semantic_affect.text.schema import REPLY_TOKENS
+from semantic_affect.text.structured import forget
 from text_support import offline_backend
 
 TIMEOUT = 1.5
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server():
+    """One server per test: fresh rules and request log, and nothing remembered about its URL."""
     s = LoopbackLLM().start()
+    forget(s.base_url)
     yield s
     s.stop()
+    forget(s.base_url)
 
 
 @pytest.fixture
@@ -73,6 +78,7 @@ def test_valid_structured_reply(policy, server, caplog):
     assert sent["response_format"]["json_schema"]["schema"]["properties"]["weights"]["required"] == \
         list(CANONICAL_LABELS)
     assert sent["model"] == "loopback-model"
+    assert sent["max_tokens"] == REPLY_TOKENS
 
 
 @pytest.mark.parametrize(("case", "content", "kind"), [
@@ -130,6 +136,8 @@ def test_http_errors(policy, server, caplog, case, status, kind):
     result, log, _ = run(policy, server, case, Reply(status=status), caplog)
     assert result.backend == f"fallback:{kind}"
     assert f"LLM failed ({kind}" in log
+    # an error that does not name the response format is an outage, not a reason to change the format
+    assert [r["body"]["response_format"]["type"] for r in server.requests_for(case)] == ["json_schema"]
 
 
 def test_slow_reply_times_out_within_budget(policy, server, caplog):

@@ -6,30 +6,40 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_server import LoopbackLLM, Reply, affect_json
+from llm_server import LoopbackLLM, Reply, affect_json, llama_cpp_python_refusal
+from semantic_affect.text.structured import forget
 from text_support import offline_backend
 
 pytestmark = pytest.mark.ros
 KEY = "sk-node-test-SECRET-9876543210"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server():
     s = LoopbackLLM().start()
+    forget(s.base_url)
     yield s
     s.stop()
+    forget(s.base_url)
 
 
-def start_node(ros, **params):
+def start_node(ros, activate=True, **params):
     from rclpy.parameter import Parameter
     from semantic_affect.text_affect_node import TextAffectNode
 
     offline_backend()  # the encoder is loaded once per process; the node reuses it
     overrides = [Parameter(k, value=v) for k, v in params.items()]
     node = ros.add(TextAffectNode(**ros.node_kwargs(parameter_overrides=overrides)))
-    node.trigger_configure()
-    node.trigger_activate()
+    if activate:
+        node.trigger_configure()
+        node.trigger_activate()
     return node
+
+
+def set_params(node, **params):
+    from rclpy.parameter import Parameter
+
+    return node.set_parameters([Parameter(k, value=v) for k, v in params.items()])
 
 
 def utterance(uid, text, final=True):
@@ -54,7 +64,7 @@ def test_offline_node(ros):
     from diagnostic_msgs.msg import DiagnosticArray
 
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-    node = start_node(ros, backend="bogus", context_turns=-3)  # both invalid: logged; auto -> offline (no key)
+    node = start_node(ros, backend="bogus", context_turns=-3)  # both invalid: logged, defaults; auto -> offline
     pub, states, analyses = wiring(ros)
     pub.publish(utterance("u0", "I am so happy, this is wonderful", final=False))  # partial: ignored
     pub.publish(utterance("u1", "I am so happy, this is wonderful!"))
@@ -75,7 +85,8 @@ def test_offline_node(ros):
     a = analyses[0]
     assert a.utterance_id == "u1" and a.backend == "offline" and a.model == offline_backend().model
     assert a.latency_ms > 0 and json.loads(a.result_json)["labels"] == list(first.labels)
-    assert node._mode == "offline"
+    assert node.mode == "offline"
+    assert node.get_parameter("backend").value == "auto" and node.get_parameter("context_turns").value == 3
     ros.spin_until(lambda: any("text_affect" in st.name for d in diagnostics for st in d.status), 5, "diagnostics")
     status = next(st for d in diagnostics for st in d.status if "text_affect" in st.name)
     values = {kv.key: kv.value for kv in status.values}
@@ -173,3 +184,65 @@ def test_every_llm_failure_ends_in_a_valid_state(ros, server, capfd):
             assert fragment in out + err and f"'k{i}'" in out + err, (marker, out + err)
     injected = dict(zip(states[-1].labels, states[-1].weights, strict=True))
     assert injected == {"anger": 1.0}
+
+
+def test_parameters_change_at_run_time(ros, server, capfd):
+    """backend, base_url, timeout_s and context_turns take effect at the next utterance; bad values and
+    start-only fields are refused with a reason."""
+    server.script("rt-", Reply(affect_json(surprise=0.9)))
+    node = start_node(ros, backend="offline", base_url=server.base_url, timeout_s=2.0)
+    pub, _, analyses = wiring(ros)
+    pub.publish(utterance("r1", "rt-1 oh wow, really?"))
+    ros.wait_for_messages(analyses, 1, timeout=10)
+    assert analyses[0].backend == "offline" and not server.requests
+    assert all(r.successful for r in set_params(node, backend="llm", context_turns=1))
+    pub.publish(utterance("r2", "rt-2 oh wow, really?"))
+    ros.wait_for_messages(analyses, 2, timeout=10)
+    assert analyses[1].backend == "llm" and node.mode == "llm"
+    sent = json.loads(server.requests_for("rt-2")[0]["body"]["messages"][1]["content"])
+    assert sent["context"] == ["rt-1 oh wow, really?"]  # one turn, as set
+    # a shorter budget than the server needs: the next utterance falls back at the new timeout
+    server.script("rt-3", Reply(affect_json(anger=0.9), delay=1.5))
+    assert set_params(node, timeout_s=0.5, context_turns=0)[0].successful
+    pub.publish(utterance("r3", "rt-3 slow now"))
+    ros.wait_for_messages(analyses, 3, timeout=10)
+    assert analyses[2].backend == "fallback:timeout"
+    assert json.loads(server.requests_for("rt-3")[0]["body"]["messages"][1]["content"])["context"] == []
+    refused = {name: set_params(node, **{name: value})[0] for name, value in
+               (("timeout_s", 500.0), ("structured_output", "yaml"), ("workers", 4), ("threads", 2))}
+    assert not any(r.successful for r in refused.values())
+    assert all(r.reason for r in refused.values()) and "not one of" in refused["structured_output"].reason
+    assert node.params.config.workers == 2 and node.params.config.timeout_s == 0.5
+    out, err = capfd.readouterr()
+    assert "now backend llm (backend llm requested)" in out + err
+
+
+def test_negotiated_format_and_max_tokens_in_the_node(ros, server):
+    server.refuse["json_schema"] = llama_cpp_python_refusal()
+    server.script("neg", Reply(affect_json(fear=0.7)))
+    start_node(ros, backend="llm", base_url=server.base_url, max_tokens=128)
+    pub, _, analyses = wiring(ros)
+    for i in range(2):
+        pub.publish(utterance(f"g{i}", f"neg-{i} a spider!"))
+        ros.wait_for_messages(analyses, i + 1, timeout=10)
+    assert [a.backend for a in analyses] == ["llm", "llm"]
+    sent = [(r["body"].get("response_format", {}).get("type"), r["body"]["max_tokens"]) for r in server.requests]
+    assert sent == [("json_schema", 128), ("json_object", 128), ("json_object", 128)]
+
+
+def test_diagnostics_from_construction_and_failed_configure(ros):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from lifecycle_msgs.msg import State
+
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    node = start_node(ros, activate=False, backend="offline", offline_model="/nonexistent/head")
+
+    def statuses():
+        return [st for d in diagnostics for st in d.status if st.name.endswith("text_affect")]
+
+    ros.spin_until(lambda: statuses(), 5, "diagnostics before configure")
+    assert statuses()[-1].message == "not configured"
+    node.trigger_configure()
+    assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
+    ros.spin_until(lambda: "cannot load the offline model" in statuses()[-1].message, 5, "ERROR diagnostic")
+    assert statuses()[-1].level in (2, b"\x02")

@@ -3,11 +3,13 @@
   affect-text "I can't believe you did that!"             # auto: LLM if OPENAI_API_KEY/--base-url, else offline
   affect-text --backend offline "that's lovely"
   affect-text --backend llm --base-url http://127.0.0.1:11434/v1 --model llama3.2 "meh"
+  affect-text --base-url http://127.0.0.1:8000/v1 --timeout-s 8 "meh"   # llama-cpp-python's server
   affect-text --batch in.tsv --out out.jsonl               # TSV: text in column --text-col; JSONL: {"text", "id"}
   affect-text --backend llm --repeat 5 "yeah right, great job"   # stability of the reading over 5 calls
 
 Output: JSON lines with labels, weights, valence, arousal, confidence, backend, model, rationale,
 latency_ms. In batch mode earlier rows serve as conversation context for the LLM (--context-turns).
+The LLM options are the text_affect node's parameters (semantic_affect.text.config.TextAffectConfig).
 The API key is read from OPENAI_API_KEY only.
 """
 
@@ -56,20 +58,20 @@ def stability(runs: list[Any]) -> dict[str, object]:
             "backends": sorted({r.backend for r in runs})}
 
 
+CLI_FIELDS = ("backend", "base_url", "model", "timeout_s", "max_retries", "structured_output", "max_tokens",
+              "temperature", "context_turns", "breaker_failures", "breaker_cooldown_s", "offline_model", "threads")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from avatar_common import config as cfg
+    from semantic_affect.text.config import TextAffectConfig
+
     p = argparse.ArgumentParser(prog="affect-text", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="?", help="the sentence to analyse")
     p.add_argument("--batch", metavar="FILE", help="TSV or JSONL input ('-' = stdin); writes JSONL")
     p.add_argument("--out", metavar="FILE", default="-", help="output JSONL ('-' = stdout)")
-    p.add_argument("--backend", choices=["auto", "llm", "offline"], default="auto")
-    p.add_argument("--base-url", default="", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
-    p.add_argument("--model", default="gpt-4o-mini", help="LLM model name")
-    p.add_argument("--timeout", type=float, default=4.0, help="LLM budget per utterance in seconds")
-    p.add_argument("--max-retries", type=int, default=1)
-    p.add_argument("--no-structured", action="store_true", help="do not send a JSON schema (older servers)")
-    p.add_argument("--context-turns", type=int, default=3, help="earlier rows given to the LLM as context")
-    p.add_argument("--offline-model", default="", help="stem of another offline head (.npz/.json)")
+    cfg.add_arguments(p, TextAffectConfig, only=CLI_FIELDS)
     p.add_argument("--text-col", type=int, default=0, help="TSV column of the text (0-based)")
     p.add_argument("--id-col", type=int, default=None, help="TSV column of the id (default: line number)")
     p.add_argument("--repeat", type=int, default=1,
@@ -79,32 +81,35 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.text and not args.batch:
         p.error("give a sentence or --batch FILE")
+    try:
+        config = cfg.from_namespace(TextAffectConfig, args)
+    except cfg.ConfigError as exc:
+        p.error(str(exc))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="affect-text: %(levelname)s %(message)s")
-    from semantic_affect.text.llm import LlmBackend, SecretFilter, api_key
-    from semantic_affect.text.policy import AffectPolicy, resolve_mode
+    from semantic_affect.text.config import make_policy
+    from semantic_affect.text.llm import SecretFilter, api_key
+    from semantic_affect.text.policy import resolve_mode
 
     for handler in logging.getLogger().handlers:
         handler.addFilter(SecretFilter())
-    mode, why = resolve_mode(args.backend, bool(api_key()), args.base_url or None)
-    logging.getLogger("affect-text").info("backend %s (%s)", mode, why)
+    mode = resolve_mode(config.backend, bool(api_key()), config.base_url.strip() or None)[0]
     offline = None
     try:
         from semantic_affect.text.offline import OfflineBackend
 
-        offline = OfflineBackend.load(args.offline_model or None)
+        offline = OfflineBackend.load(config.offline_model or None, threads=config.threads or None)
     except Exception as exc:
         if mode == "offline":
             print(f"affect-text: cannot load the offline model: {exc}", file=sys.stderr)
             return 2
         logging.getLogger("affect-text").warning("offline model not loaded (%s): no fallback", exc)
-    llm = LlmBackend(model=args.model, base_url=args.base_url or None, timeout_s=args.timeout,
-                     max_retries=args.max_retries, structured=not args.no_structured) if mode == "llm" else None
-    policy = AffectPolicy(mode, llm, offline, timeout_s=args.timeout)
+    policy, why = make_policy(config, offline)
+    logging.getLogger("affect-text").info("%s", why)
     rows = list(read_batch(args.batch, args.text_col, args.id_col)) if args.batch else [("", args.text)]
     out: TextIO = sys.stdout if args.out == "-" else open(Path(args.out), "w", encoding="utf-8")  # noqa: SIM115
     try:
-        if mode == "offline" and offline is not None and len(rows) > 1 and args.repeat <= 1:
+        if policy.mode == "offline" and offline is not None and len(rows) > 1 and args.repeat <= 1:
             results = []
             for i in range(0, len(rows), 256):
                 results += offline.analyze_batch([t for _, t in rows[i:i + 256]])
@@ -113,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             history: list[str] = []
             for ident, text in rows:
-                context = history[-args.context_turns:] if args.context_turns > 0 else []
+                context = history[-config.context_turns:] if config.context_turns > 0 else []
                 runs = [policy.analyze(text, context, tag=ident) for _ in range(max(1, args.repeat))]
                 history.append(text)
                 record = runs[0].record(text, ident)

@@ -1,27 +1,30 @@
 """ROS node `text_affect`: speech/utterance (final) -> affect/text (EmotionState) + affect/text_analysis.
 
-A lifecycle node: on_configure loads the backends (offline model always, as the LLM's fallback;
-the LLM client when the mode is llm), on_activate creates the interfaces. Analyses run in worker
-threads; results are posted back through a queue drained by a timer, and a result is dropped when a
-newer utterance's result was already published (a late LLM reply never overwrites a newer state).
+A lifecycle node: parameters (`TextAffectConfig`) and diagnostics exist from construction,
+on_configure loads the backends (offline model always, as the LLM's fallback; the LLM client when
+the mode is llm), on_activate creates the interfaces. Changes of the LLM settings at run time take
+effect from the next utterance. Analyses run in worker threads; results are posted back through a
+queue drained by a timer, and a result is dropped when a newer utterance's result was already
+published (a late LLM reply never overwrites a newer state).
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from avatar_common.node_utils import OK, WARN, Diagnostics, declare, emotion_to_msg, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_to_msg, run_node
 from avatar_msgs.msg import AffectAnalysis, EmotionState, Utterance
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from semantic_affect.text.analysis import Analysis
-from semantic_affect.text.llm import LlmBackend, api_key, redact
-from semantic_affect.text.policy import MODES, AffectPolicy, CircuitBreaker, LatestGate, resolve_mode
+from semantic_affect.text.config import POLICY_FIELDS, TextAffectConfig, make_policy
+from semantic_affect.text.llm import api_key, redact
+from semantic_affect.text.offline import OfflineBackend
+from semantic_affect.text.policy import AffectPolicy, LatestGate, resolve_mode
 
 
 def _warn(logger: Any) -> Any:
@@ -32,96 +35,55 @@ def _warn(logger: Any) -> Any:
 class TextAffectNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(kwargs.pop("node_name", "text_affect"), **kwargs)
-        self._p: dict[str, Any] = {}
-        for name, default, desc in (
-            ("backend", "auto", "auto (llm if OPENAI_API_KEY or base_url is set, else offline) | llm | offline"),
-            ("model", "gpt-4o-mini", "LLM model name sent to the OpenAI-compatible server"),
-            ("base_url", "", "OpenAI-compatible base URL (e.g. http://127.0.0.1:11434/v1 for Ollama); '' = OpenAI"),
-            ("timeout_s", 4.0, "Budget per utterance for the LLM (s); after it the offline result is used"),
-            ("max_retries", 1, "Client retries on connection errors, 429 and 5xx within the budget"),
-            ("temperature", 0.0, "LLM sampling temperature"),
-            ("structured_output", True, "Send a JSON schema (response_format json_schema); off for servers without"),
-            ("context_turns", 3, "How many earlier final utterances go into the LLM prompt as context"),
-            ("offline_model", "", "Stem of an offline head (.npz/.json); '' = the model shipped in the package"),
-            ("breaker_failures", 3, "Consecutive LLM failures that open the circuit breaker"),
-            ("breaker_cooldown_s", 30.0, "Seconds the open breaker sends everything offline before one trial"),
-            ("workers", 2, "Concurrent analyses (a slow LLM reply does not hold back the next utterance)"),
-            ("threads", 0, "torch CPU threads (process-wide) for the offline encoder; 0 = leave torch's setting"),
-        ):
-            self._p[name] = declare(self, name, default, desc)
+        self._offline: OfflineBackend | None = None
         self._policy: AffectPolicy | None = None
-        self._mode = "offline"
+        self._failure = ""  # why the last configure failed (ERROR diagnostic)
         self._gate = LatestGate()
         self._results: queue.Queue[tuple[int, Utterance, Analysis]] = queue.Queue()
         self._history: deque[str] = deque(maxlen=64)
         self._pool: ThreadPoolExecutor | None = None
         self._interfaces: list[Any] = []
-        self._diag: Diagnostics | None = None
         self._stats = {"received": 0, "published": 0, "dropped_stale": 0, "last_latency_ms": 0.0, "last_backend": ""}
-        self._lock = threading.Lock()
-
-    # -- parameters ----------------------------------------------------------------------------
-    def _param(self, name: str, kind: type, default: Any, ok: Any = lambda v: True) -> Any:
-        value = self._p[name]
-        try:
-            cast = kind(value)
-            if kind is bool and not isinstance(value, bool):
-                raise ValueError(value)
-            if not ok(cast):
-                raise ValueError(value)
-            return cast
-        except (TypeError, ValueError):
-            _warn(self.get_logger())(f"parameter {name}={redact(value)!r} is invalid, using {default!r}")
-            return default
+        self.params = NodeConfig(self, TextAffectConfig, on_change=self._apply)
+        self._diag = Diagnostics(self, self._check)
 
     def _log(self, level: str, message: str) -> None:
-        logger = self.get_logger()
-        {"info": logger.info, "warn": _warn(logger), "error": logger.error}.get(level, logger.info)(redact(message))
+        """The pure core's log lines. One call site per severity: rclpy refuses a call site whose
+        severity changes between calls."""
+        logger, text = self.get_logger(), redact(message)
+        if level == "error":
+            logger.error(text)
+        elif level == "warn":
+            _warn(logger)(text)
+        else:
+            logger.info(text)
+
+    def _apply(self, config: TextAffectConfig, names: set[str]) -> None:
+        """Run-time parameter change: LLM settings get a new policy, used from the next utterance on
+        (calls already running finish with the old one); context_turns is read per utterance."""
+        if self._policy is None or not names & POLICY_FIELDS:
+            return
+        old = self._policy
+        self._policy, why = make_policy(config, self._offline, self._log)
+        old.close(cancel=False)
+        self.get_logger().info(f"now {why}")
 
     # -- lifecycle -----------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        requested = str(self._p["backend"])
-        if requested not in MODES:
-            _warn(self.get_logger())(f"parameter backend={requested!r} is not one of {MODES}, using auto")
-            requested = "auto"
-        base_url = str(self._p["base_url"] or "").strip() or None
-        mode, why = resolve_mode(requested, bool(api_key()), base_url)
-        timeout_s = self._param("timeout_s", float, 4.0, lambda v: 0.05 <= v <= 120)
-        retries = self._param("max_retries", int, 1, lambda v: 0 <= v <= 10)
-        offline = None
+        config = self.params.config
         try:
-            from semantic_affect.text.offline import OfflineBackend
-
-            offline = OfflineBackend.load(self._p["offline_model"] or None,
-                                          threads=self._param("threads", int, 0, lambda v: 0 <= v <= 64) or None)
+            self._offline = OfflineBackend.load(config.offline_model or None, threads=config.threads or None)
         except Exception as exc:  # missing files, broken model: say why
-            if mode == "offline":
-                self.get_logger().error(f"cannot load the offline model: {type(exc).__name__}: {exc}")
+            reason = f"cannot load the offline model: {type(exc).__name__}: {exc}"
+            if resolve_mode(config.backend, bool(api_key()), config.base_url.strip() or None)[0] == "offline":
+                self._failure = reason
+                self.get_logger().error(reason)
                 return TransitionCallbackReturn.FAILURE
-            _warn(self.get_logger())(f"offline model not loaded ({type(exc).__name__}: {exc}); "
-                                   "LLM failures will give neutral")
-        llm = None
-        if mode == "llm":
-            try:
-                llm = LlmBackend(model=str(self._p["model"]), base_url=base_url, timeout_s=timeout_s,
-                                 max_retries=retries, temperature=self._param("temperature", float, 0.0,
-                                                                              lambda v: 0 <= v <= 2),
-                                 structured=self._param("structured_output", bool, True))
-            except Exception as exc:
-                self.get_logger().error(f"cannot create the LLM client: {redact(exc)}; using offline")
-                mode = "offline"
-        if mode == "llm" and not api_key() and not base_url:
-            _warn(self.get_logger())("backend llm with no OPENAI_API_KEY and no base_url: OpenAI will refuse the "
-                                     "calls, every utterance will get the offline result")
-        breaker = CircuitBreaker(self._param("breaker_failures", int, 3, lambda v: v >= 1),
-                                 self._param("breaker_cooldown_s", float, 30.0, lambda v: v >= 0))
-        self._policy = AffectPolicy(mode, llm, offline, timeout_s=timeout_s, breaker=breaker, log=self._log)
-        self._mode = mode
-        self._context_turns = self._param("context_turns", int, 3, lambda v: 0 <= v <= 50)
-        self._pool = ThreadPoolExecutor(max_workers=self._param("workers", int, 2, lambda v: 1 <= v <= 16),
-                                        thread_name_prefix="text_affect")
-        detail = llm.describe() if llm else f"offline model {offline.model if offline else 'none'}"
-        self.get_logger().info(f"configured: backend {mode} ({why}); {detail}")
+            _warn(self.get_logger())(f"{reason}; LLM failures will give neutral")
+        self._failure = ""
+        self._policy, why = make_policy(config, self._offline, self._log)
+        self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="text_affect")
+        self.get_logger().info(f"configured: {why}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -129,7 +91,6 @@ class TextAffectNode(LifecycleNode):
         self._pub_analysis = self.create_publisher(AffectAnalysis, "affect/text_analysis", 10)
         self._sub = self.create_subscription(Utterance, "speech/utterance", self._on_utterance, 10)
         self._timer = self.create_timer(0.01, self._drain)
-        self._diag = Diagnostics(self, self._check)
         self._interfaces = [self._pub, self._pub_analysis, self._sub, self._timer]
         return super().on_activate(state)
 
@@ -148,12 +109,10 @@ class TextAffectNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self._release()
+        self._diag.destroy()
         super().destroy_node()
 
     def _destroy_interfaces(self) -> None:
-        if self._diag is not None:
-            self._diag.destroy()
-            self._diag = None
         if self._interfaces:
             pub, pub_analysis, sub, timer = self._interfaces
             self.destroy_timer(timer)
@@ -175,7 +134,8 @@ class TextAffectNode(LifecycleNode):
         if not msg.final or not msg.text.strip() or self._pool is None:
             return
         ticket = self._gate.issue()
-        context = list(self._history)[-self._context_turns:] if self._context_turns else []
+        turns = self.params.config.context_turns
+        context = list(self._history)[-turns:] if turns else []
         self._history.append(msg.text)
         self._stats["received"] += 1
         self._pool.submit(self._work, ticket, msg, context)
@@ -221,15 +181,24 @@ class TextAffectNode(LifecycleNode):
         self._stats.update(published=self._stats["published"] + 1, last_latency_ms=round(analysis.latency_ms, 1),
                            last_backend=analysis.backend)
 
+    @property
+    def mode(self) -> str:
+        """The backend answering now: llm | offline, or '' before configure."""
+        return self._policy.mode if self._policy is not None else ""
+
     def _check(self) -> tuple[int, str, dict[str, Any]]:
         policy = self._policy
         breaker = policy.breaker.state if policy else "n/a"
-        values = {"mode": self._mode, "breaker": breaker, **self._stats, **(policy.counts if policy else {})}
+        values = {"mode": self.mode, "breaker": breaker, **self._stats, **(policy.counts if policy else {})}
+        if policy is not None and policy.llm is not None:
+            values["structured_output"] = policy.llm.negotiation.mode
+        if self._failure:
+            return ERROR, self._failure, values
         if policy is None:
             return WARN, "not configured", values
-        if self._mode == "llm" and breaker != "closed":
+        if self.mode == "llm" and breaker != "closed":
             return WARN, f"LLM circuit breaker {breaker}: offline results", values
-        return OK, f"backend {self._mode}", values
+        return OK, f"backend {self.mode}", values
 
 
 def main(args: list[str] | None = None) -> None:

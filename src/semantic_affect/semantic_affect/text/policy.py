@@ -6,13 +6,15 @@ gate that drops results older than one already published.
   circuit breaker is open) the offline result for that utterance, backend "fallback:<reason>".
 - mode "auto": "llm" when an API key is set (OPENAI_API_KEY) or a base_url names a server (local
   servers need no key), else "offline".
-The LLM call runs in a worker thread and is abandoned after `timeout_s`, so an answer always comes
-within timeout_s plus the offline latency; a reply arriving later is discarded with a log line.
+The utterance's budget (`timeout_s`) starts when the policy receives it: the LLM call runs in a
+worker thread with that deadline (its requests and retries fit inside it) and is abandoned when it
+passes, so an answer always comes within timeout_s plus the offline latency; a reply arriving later
+is discarded with a log line. The circuit breaker counts failures of the endpoint (timeouts,
+connection and HTTP errors), not replies whose content is unusable: those fall back one by one.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,16 +23,26 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Protocol
 
 from semantic_affect.text.analysis import Analysis, neutral
-from semantic_affect.text.llm import LlmError, redact
+from semantic_affect.text.llm import LlmError, LogFn, default_log, redact
 
 MODES = ("auto", "llm", "offline")
-LogFn = Callable[[str, str], None]  # (level: "info"|"warn"|"error", message)
+# Failures of the reply's content. The breaker guards against an endpoint that is down or overloaded,
+# so these count as the endpoint working (each utterance still falls back on its own).
+REPLY_KINDS = frozenset({"invalid_reply", "uninformative", "refusal"})
 
 
 class Backend(Protocol):
     model: str
 
     def analyze(self, text: str, context: Sequence[str] = ()) -> Analysis: ...
+
+
+class DeadlineBackend(Protocol):
+    """An LLM backend: answers before a time.monotonic() deadline or raises LlmError."""
+
+    model: str
+
+    def analyze(self, text: str, context: Sequence[str] = (), deadline: float | None = None) -> Analysis: ...
 
 
 def resolve_mode(requested: str, has_key: bool, base_url: str | None) -> tuple[str, str]:
@@ -46,12 +58,6 @@ def resolve_mode(requested: str, has_key: bool, base_url: str | None) -> tuple[s
     if base_url:
         return "llm", "auto: base_url set (local server, no key needed)"
     return "offline", "auto: no OPENAI_API_KEY and no base_url"
-
-
-def _default_log(level: str, message: str) -> None:
-    logging.getLogger("semantic_affect.text.policy").log(
-        {"info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}.get(level, logging.INFO),
-        "%s", message)
 
 
 class CircuitBreaker:
@@ -122,32 +128,34 @@ class LatestGate:
 class AffectPolicy:
     """Answers every utterance with a valid Analysis, never raises for backend failures."""
 
-    def __init__(self, mode: str, llm: Backend | None, offline: Backend | None, timeout_s: float = 4.0,
+    def __init__(self, mode: str, llm: DeadlineBackend | None, offline: Backend | None, timeout_s: float = 4.0,
                  breaker: CircuitBreaker | None = None, log: LogFn | None = None) -> None:
         self.mode = mode if mode in ("llm", "offline") else "offline"
         self.llm = llm
         self.offline = offline
         self.timeout_s = max(0.05, float(timeout_s))
         self.breaker = breaker or CircuitBreaker()
-        self._log = log or _default_log
+        self._log = log or default_log
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="llm") if llm is not None else None
         self.counts: dict[str, int] = {}
 
-    def close(self) -> None:
+    def close(self, cancel: bool = True) -> None:
+        """Stop the LLM workers; cancel=False lets queued calls finish (a policy replaced at run time)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=False, cancel_futures=cancel)
 
     def log(self, level: str, message: str) -> None:
         self._log(level, redact(message))
 
     def analyze(self, text: str, context: Sequence[str] = (), tag: str = "") -> Analysis:
         t0 = time.perf_counter()
+        deadline = time.monotonic() + self.timeout_s
         where = f"utterance {tag!r}: " if tag else ""
         if self.mode == "llm" and self.llm is not None and self._pool is not None:
             if not self.breaker.allow():
                 result = self._fallback(text, "circuit_open", f"{where}LLM circuit breaker open, offline result used")
             else:
-                result = self._try_llm(text, context, where)
+                result = self._try_llm(text, context, where, deadline)
         elif self.mode == "llm":
             result = self._fallback(text, "no_llm", f"{where}LLM backend not available, offline result used")
         elif self.offline is not None:
@@ -159,15 +167,20 @@ class AffectPolicy:
         self.counts[key] = self.counts.get(key, 0) + 1
         return result
 
-    def _try_llm(self, text: str, context: Sequence[str], where: str) -> Analysis:
+    def _try_llm(self, text: str, context: Sequence[str], where: str, deadline: float) -> Analysis:
         assert self.llm is not None and self._pool is not None
-        future: Future[Analysis] = self._pool.submit(self.llm.analyze, text, list(context))
+        future: Future[Analysis] = self._pool.submit(self.llm.analyze, text, list(context), deadline)
         try:
-            result = future.result(timeout=self.timeout_s)
+            result = future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             future.add_done_callback(lambda f, w=where: self._late(f, w))
             return self._failed(text, "timeout", f"{where}LLM gave no reply within {self.timeout_s:g} s")
         except LlmError as exc:
+            if exc.kind == "timeout":  # the request's own time limit is the budget too
+                return self._failed(text, "timeout", f"{where}LLM gave no reply within {self.timeout_s:g} s")
+            if exc.kind in REPLY_KINDS:  # the server is up and answering: not a breaker failure
+                self.breaker.record_success()
+                return self._fallback(text, exc.kind, f"{where}LLM failed ({exc})")
             return self._failed(text, exc.kind, f"{where}LLM failed ({exc})")
         except Exception as exc:  # a bug or an unexpected client error must not stop the node
             return self._failed(text, "error", f"{where}LLM raised {type(exc).__name__}: {exc}")
