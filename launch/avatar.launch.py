@@ -35,7 +35,9 @@ def generate_launch_description() -> LaunchDescription:
     definition = load_definition()
     declared = [DeclareLaunchArgument(name, default_value=default, description=text)
                 for name, (default, text) in BASE_ARGUMENTS.items()]
-    declared += [DeclareLaunchArgument(name, default_value=arg.default, description=arg.description)
+    # Graph arguments default to "" = the profile's value, else the graph's default; "off" switches one off.
+    declared += [DeclareLaunchArgument(name, default_value="",
+                                       description=f"{arg.description} (default: the profile's, else {arg.default!r})")
                  for name, arg in definition.arguments.items()]
     return LaunchDescription([*declared, OpaqueFunction(function=_graph_actions)])
 

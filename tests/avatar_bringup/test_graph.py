@@ -32,6 +32,19 @@ def test_inputs_switch_nodes_on() -> None:
     assert capture.parameters["source"] == "talk.wav"
 
 
+def test_off_switches_inputs_and_outputs_off() -> None:
+    from au_animation.bridges.pipeline import BridgeConfig, BridgeSet
+
+    graph = resolve("unreal", {"camera": "off", "audio": "OFF", "osc": "off", "livelink": "off"})
+    names = {n.name for n in graph.nodes}
+    assert not names & {"camera", "face_emotion", "audio_capture", "speech_recognizer"}
+    bridge = next(n for n in graph.nodes if n.name == "face_bridge").parameters
+    targets = {k: bridge[k] for k in ("osc", "livelink", "maestro")}
+    bridges = BridgeSet(BridgeConfig(**targets))
+    assert bridges.osc is None and bridges.livelink is None and bridges.maestro is None
+    assert resolve("unreal").arguments["osc"] == "127.0.0.1:8000"  # the profile's value when not switched off
+
+
 def test_parameter_precedence(tmp_path: Path) -> None:
     params = tmp_path / "p.yaml"
     params.write_text(yaml.safe_dump({

@@ -23,6 +23,9 @@ _REF = re.compile(r"\$\{([a-z_][a-z0-9_]*)\}")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+OFF = ("", "off")  # an argument value that switches its input or output off
+
+
 class GraphError(ValueError):
     """A wrong profile, argument or parameter file: one line for the user, no traceback."""
 
@@ -128,7 +131,8 @@ def resolve(
 
     Precedence (last wins): node defaults < profile parameters < `params_file` (standard ROS 2
     parameter YAML: `node_name:` or `/**:` with `ros__parameters:`) < use_sim_time. Arguments:
-    definition defaults < profile < `arguments`; a node whose `enabled_if` argument is empty is left out.
+    definition defaults < profile < `arguments`; a node whose `enabled_if` argument is empty or
+    "off" is left out ("off" because `ros2 launch ... camera:=` with an empty value is refused).
     """
     definition = definition or load_definition()
     if profile not in definition.profiles:
@@ -145,7 +149,7 @@ def resolve(
     specs = []
     for name in prof.nodes:
         node = definition.nodes[name]
-        if node.enabled_if and not args[node.enabled_if]:
+        if node.enabled_if and args[node.enabled_if].strip().lower() in OFF:
             continue
         params = {k: _substitute(v, args) for k, v in node.parameters.items()}
         params.update(prof.parameters.get(name, {}))
