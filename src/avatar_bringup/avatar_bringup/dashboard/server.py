@@ -129,7 +129,8 @@ class DashboardServer:
         """Counters for diagnostics and the bench (read without locking: ints, approximate is fine)."""
         clients = list(self._clients)
         return {"clients": len(clients), "sent": sum(c.sent for c in clients),
-                "dropped": sum(c.dropped for c in clients), "said": self._said, "disconnects": self._disconnects}
+                "dropped": sum(c.dropped for c in clients), "said": self._said, "disconnects": self._disconnects,
+                "max_pending": max((len(c.pending) for c in clients), default=0)}
 
     # -- server thread -----------------------------------------------------------------------------
     def _main(self, ready: threading.Event, failure: list[BaseException]) -> None:

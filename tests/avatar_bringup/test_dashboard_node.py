@@ -1,0 +1,96 @@
+"""The dashboard node with real rclpy: topics in, the page's WebSocket out, typed text back into the graph."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from avatar_msgs.msg import ActionUnits, EmotionState, Utterance
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+
+websocket = pytest.importorskip("websocket")
+pytestmark = pytest.mark.ros
+
+
+def make_node(ros, **params):
+    from avatar_bringup.dashboard_node import DashboardNode
+
+    overrides = [Parameter(k, value=v) for k, v in {"port": 0, **params}.items()]
+    node = ros.add(DashboardNode(**ros.node_kwargs(parameter_overrides=overrides)))
+    node.trigger_configure()
+    node.trigger_activate()
+    return node
+
+
+def recv_json(ws, ros, predicate, timeout: float = 10.0) -> dict:
+    """Spin the graph while waiting for a page message that matches."""
+    end = time.monotonic() + timeout
+    ws.settimeout(0.02)
+    while time.monotonic() < end:
+        ros.spin_for(0.02)
+        try:
+            message = json.loads(ws.recv())
+        except websocket.WebSocketTimeoutException:
+            continue
+        if predicate(message):
+            return message
+    raise TimeoutError("no matching page message")
+
+
+def test_topics_reach_the_page_and_the_text_box_reaches_the_graph(ros) -> None:
+    node = make_node(ros, preview=True, preview_size=96, preview_rate_hz=20.0)
+    utterances = ros.collect(Utterance, "speech/utterance")
+    previews = ros.collect(Image, "face/preview")
+    au_pub = ros.publisher(ActionUnits, "face/action_units")
+    fused_pub = ros.publisher(EmotionState, "affect/fused")
+    ros.wait_for_subscribers(au_pub)
+    ws = websocket.create_connection(node.url.replace("http://", "ws://") + "ws", timeout=10)
+    try:
+        assert json.loads(ws.recv())["type"] == "hello"
+        fused_pub.publish(EmotionState(source="fused", labels=["happiness", "sadness"], weights=[0.7, float("nan")],
+                                       valence=0.6, arousal=0.2, confidence=0.9))
+        au_pub.publish(ActionUnits(names=["AU06", "AU12"], intensities=[0.4, 0.8]))
+        sections: dict = {}
+        recv_json(ws, ros, lambda m: sections.update(m.get("sections", {})) or {"aus", "emotions"} <= set(sections))
+        assert sections["emotions"]["fused"]["weights"]["happiness"] == pytest.approx(0.7, abs=1e-3)
+        assert sections["emotions"]["fused"]["weights"]["sadness"] == 0.0  # NaN sanitised
+        assert sections["aus"]["values"] == {"AU06": 0.4, "AU12": 0.8}
+        assert len(sections["aus"]["channels"]) == 42  # the face model's channels for the page
+
+        ws.send(json.dumps({"type": "say", "text": "hello from the page"}))
+        said = recv_json(ws, ros, lambda m: m["type"] == "said")
+        ros.wait_for_messages(utterances, 1, timeout=10)
+        assert (utterances[0].text, utterances[0].id, utterances[0].final) == ("hello from the page", said["id"], True)
+
+        ros.wait_for_messages(previews, 1, timeout=10)
+        frame = previews[-1]
+        assert (frame.width, frame.height, frame.encoding) == (96, 96, "rgb8") and len(frame.data) == 96 * 96 * 3
+    finally:
+        ws.close()
+
+
+def test_rates_are_tunable_and_bad_values_refused(ros) -> None:
+    node = make_node(ros)
+    assert node.set_parameters([Parameter("ui_rate_hz", value=5.0)])[0].successful
+    assert node.server.rates.ui_hz == 5.0
+    assert not node.set_parameters([Parameter("au_rate_hz", value=500.0)])[0].successful
+    assert node.server.rates.au_hz == 60.0
+    assert not node.set_parameters([Parameter("port", value=9999)])[0].successful  # start-only
+
+
+def test_a_busy_port_leaves_the_node_running_without_a_page(ros) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        node = make_node(ros, port=port)
+        assert node.server is None and str(port) in node.server_error
+        level, message, _ = node._check()
+        assert level == 2 and "cannot serve" in message
+        au_pub = ros.publisher(ActionUnits, "face/action_units")
+        ros.wait_for_subscribers(au_pub)
+        au_pub.publish(ActionUnits(names=["AU12"], intensities=[0.5]))
+        ros.spin_until(lambda: node.state.snapshot().get("aus") == {"AU12": 0.5}, 5, "the AU frame stored")
