@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 # Before anything imports rclpy: keep DDS traffic on this machine and on a domain id of this run.
-os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+# Ids 1-100 only: above 101 the DDS ports fall into Linux's ephemeral range, where tests bind UDP ports.
+os.environ.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.pop("OPENAI_API_KEY", None)  # tests that need a key set their own
 
@@ -42,10 +43,7 @@ _register_helper_modules()
 
 @pytest.fixture
 def ros() -> Iterator[object]:
-    """A RosHarness: own rclpy context on this run's domain, executor, tester node.
-
-    Imported lazily so that pure tests never load rclpy.
-    """
+    """A RosHarness: own rclpy context on this run's domain, executor, tester node."""
     from ros_harness import RosHarness
 
     harness = RosHarness()

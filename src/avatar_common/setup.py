@@ -1,4 +1,4 @@
-"""ament_python package au_animation: installs with colcon on a ROS distro or with pip into a venv."""
+"""ament_python package avatar_common: installs with colcon on a ROS distro or with pip into a venv."""
 
 from pathlib import Path
 

@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from au_animation.bridges.osc import OscEncoder, encode_message
 from au_animation.retarget import load_retarget
 from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
+from ros_harness import wait_until
 
 FACE_BRIDGE = [sys.executable, "-m", "au_animation.bridge_cli"]
 OSCDUMP = shutil.which("oscdump")
@@ -25,6 +26,16 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def udp_port_taken(port: int) -> bool:
+    """True once another process (oscdump) has bound `port`: our own bind then fails."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def au_rows(n: int = 12) -> list[dict]:
@@ -58,19 +69,23 @@ def parse_oscdump(text: str) -> list[tuple[str, float]]:
 @pytest.mark.parametrize("mode", ["bundle", "message"])
 def test_oscdump_receives_metahuman_curves(mode: str) -> None:
     port = free_udp_port()
+    names = load_retarget("metahuman").names
     dump = subprocess.Popen([OSCDUMP, "-L", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(dump.stdout), daemon=True)
+    reader.start()
     try:
-        time.sleep(0.3)  # let oscdump bind
+        wait_until(lambda: udp_port_taken(port), 10, "oscdump to bind its port")
         rows = au_rows()
         summary = run_bridge(rows, "--osc", f"127.0.0.1:{port}", "--osc-mode", mode, "--osc-rate-hz", "0")
-        time.sleep(0.3)
+        wait_until(lambda: len(parse_oscdump("".join(lines))) >= len(rows) * len(names), 10, "oscdump's output")
     finally:
         dump.terminate()
-        out, _ = dump.communicate(timeout=5)
+        dump.wait(timeout=5)
+        reader.join(timeout=5)
     assert summary["osc.sent"] == len(rows) and summary["osc.errors"] == 0
-    received = parse_oscdump(out)
-    names = load_retarget("metahuman").names
-    assert len(received) == len(rows) * len(names), out[:500]
+    received = parse_oscdump("".join(lines))
+    assert len(received) == len(rows) * len(names), "".join(lines)[:500]
     addresses = {a for a, _ in received}
     assert addresses == {"/face/" + n for n in names}
     assert "/face/CTRL_expressions_mouthCornerPullR" in addresses

@@ -14,7 +14,7 @@ Safety is enforced by `ServoSafety`, whatever the input does:
 - consecutive commands of a channel differ by at most `max_slew * min(dt, max_dt)` where dt is the
   time between the two commands (so a burst of frames cannot jump, and a long pause cannot either);
 - the first command is the neutral pose; when no input arrived for `timeout` s the targets return to
-  neutral (slew-limited); `ramp_to_neutral()` is used on stop;
+  neutral (slew-limited); `ramp_to_neutral()` yields the slew-limited steps to neutral (for stop);
 - a non-finite input (NaN, inf) leaves that channel's target unchanged.
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
@@ -221,13 +221,3 @@ class ServoSafety:
         """Forget the input: from the next step on, the targets are neutral (stop)."""
         self.last_input = None
 
-    def ramp_to_neutral(self, now: float, period: float) -> Iterator[tuple[float, np.ndarray]]:
-        """(time, command) steps every `period` s from `now` until the pose is neutral (for stop)."""
-        self.release()
-        t = now
-        if self.last_step is None:
-            yield t, self.step(t)
-            return
-        while not self.at_neutral():
-            t += period
-            yield t, self.step(t)
