@@ -11,9 +11,11 @@ import pytest
 import torch
 from avatar_common.emotion import CANONICAL_LABELS
 from emotion_perception.face.classifier import OnnxClassifier, TorchClassifier
-from emotion_perception.fer_data import FERPLUS_ORDER, load_split
-
-from emotion_perception import fer_eval_cli, fer_export_cli, fer_predict_cli, fer_train_cli
+from emotion_perception.fer import eval_cli as fer_eval_cli
+from emotion_perception.fer import export_cli as fer_export_cli
+from emotion_perception.fer import predict_cli as fer_predict_cli
+from emotion_perception.fer import train_cli as fer_train_cli
+from emotion_perception.fer.data import FERPLUS_ORDER, load_split
 
 PER_CLASS = 2
 
@@ -114,7 +116,7 @@ def test_train_cli_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_recipes_follow_the_paper() -> None:
-    from emotion_perception.fer_recipes import get_recipe
+    from emotion_perception.fer.recipes import get_recipe
 
     v1, v2, v3 = (get_recipe(n) for n in ("v1", "v2", "v3"))
     assert (v1.optimizer, v1.dropout, v1.label_smoothing) == ("adam", 0.0, 0.0)
@@ -124,8 +126,8 @@ def test_recipes_follow_the_paper() -> None:
 
 
 def test_augment_batch_shapes_and_range() -> None:
-    from emotion_perception.fer_recipes import get_recipe
-    from emotion_perception.fer_train import augment_batch
+    from emotion_perception.fer.recipes import get_recipe
+    from emotion_perception.fer.train import augment_batch
 
     imgs = torch.full((5, 48, 48), 128, dtype=torch.uint8)
     x = augment_batch(imgs, get_recipe("v3").aug, 64, torch.Generator().manual_seed(0))

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import onnx
 from emotion_perception.face.classifier import make_classifier, shipped_model_path
-from emotion_perception.fer_data import load_split
+from emotion_perception.fer.data import load_split
 
 
 def _dataset(name: str):

@@ -139,7 +139,7 @@ class TorchClassifier:
     def __init__(self, model_path: str | Path | None = None, threads: int = 1, ema: bool = True) -> None:
         import torch
 
-        from ..fer_model import build_model, load_checkpoint_model
+        from ..fer.model import build_model, load_checkpoint_model
 
         torch.set_num_threads(max(1, int(threads)))
         self.path = Path(model_path) if model_path else shipped_model_path()
@@ -152,7 +152,7 @@ class TorchClassifier:
             load_onnx_weights_into(self.model, self.path)
             _read_labels(self.path)
             if _metadata(self.path).get("flip_tta") == "True":
-                from ..fer_model import FlipTTA
+                from ..fer.model import FlipTTA
 
                 self.model = FlipTTA(self.model)
         self.model.eval()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fer_data import load_split
-from .fer_recipes import get_recipe, recipe_file
+from .data import load_split
+from .recipes import get_recipe, recipe_file
 
 DEFAULT_DATA = Path("../shared/datasets/ferplus")
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from .fer_train import train
+    from .train import train
 
     try:
         recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

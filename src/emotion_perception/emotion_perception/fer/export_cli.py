@@ -15,7 +15,7 @@ def export_onnx(checkpoint: Path, out: Path, flip_tta: bool = False, ema: bool =
     import onnx
     import torch
 
-    from .fer_model import FlipTTA, load_checkpoint_model
+    from .model import FlipTTA, load_checkpoint_model
 
     model, meta = load_checkpoint_model(str(checkpoint), ema=ema)
     net = FlipTTA(model).eval() if flip_tta else model

@@ -22,9 +22,9 @@ import torch.nn.functional as nnf
 from avatar_common.emotion import CANONICAL_LABELS
 from tqdm import tqdm
 
-from .fer_data import FerSplit, class_counts
-from .fer_model import FerNet, build_model
-from .fer_recipes import Augment, Recipe
+from .data import FerSplit, class_counts
+from .model import FerNet, build_model
+from .recipes import Augment, Recipe
 
 log = logging.getLogger(__name__)
 

@@ -47,15 +47,15 @@ def confusion_png(confusion: list[list[int]], labels: list[str], path: Path, tit
 def evaluate(model: str, images: np.ndarray, labels: np.ndarray, backend: str = "onnx", threads: int = 2,
              classes: list[str] | None = None, ema: bool = True) -> dict:
     """Metrics of `model` on uint8 crops; `classes` restricts both truth and prediction to a subset."""
-    from .fer_train import metrics
+    from .train import metrics
 
     if model == "fer:mini_xception":
-        from .face.baseline import MiniXception
+        from ..face.baseline import MiniXception
 
         clf = MiniXception()
         classes = classes or list(clf.labels)
     else:
-        from .face.classifier import TorchClassifier, make_classifier
+        from ..face.classifier import TorchClassifier, make_classifier
 
         if model.endswith(".pt"):
             clf = TorchClassifier(model, threads, ema=ema)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-ema", action="store_true", help="for a .pt checkpoint: the live weights, not the EMA")
     args = p.parse_args(argv)
-    from .fer_data import load_split
+    from .data import load_split
 
     if not (args.data / args.split).is_dir():
         print(f"fer-eval: no split {args.split} under {args.data}", file=sys.stderr)

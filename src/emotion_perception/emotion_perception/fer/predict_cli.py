@@ -31,9 +31,9 @@ def predict_paths(paths: list[Path], backend: str = "onnx", model: str | None = 
                   all_faces: bool = True, threads: int = 2) -> list[dict]:
     import cv2
 
-    from .face.classifier import make_classifier
-    from .face.crop import to_crop
-    from .face.pipeline import FacePipeline
+    from ..face.classifier import make_classifier
+    from ..face.crop import to_crop
+    from ..face.pipeline import FacePipeline
 
     clf = make_classifier(backend, model, threads)
     pipe = FacePipeline(clf, tracker=None, all_faces=all_faces)
