@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -87,3 +88,37 @@ def test_camera_info_intrinsics_and_nobody_means_idle(ros) -> None:
 
     ros.spin_until(settled, 10.0, "gaze on the face with CameraInfo intrinsics")
     ros.spin_until(lambda: node.synth.gaze.state == "idle", 5.0, "idle once the face is gone")
+
+
+def test_face_bridge_takes_head_gaze_to_live_link_and_neck_servos(ros) -> None:
+    import socket
+
+    from au_animation.bridge_node import FaceBridgeNode
+    from livelink_reader import decode_livelink
+    from trajectory_msgs.msg import JointTrajectory
+
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(0.05)
+    node = ros.add(FaceBridgeNode(**ros.node_kwargs(parameter_overrides=[
+        Parameter("livelink", value=f"127.0.0.1:{receiver.getsockname()[1]}"),
+        Parameter("joint_trajectory", value=True)])))
+    trajectories = ros.collect(JointTrajectory, "head_controller/joint_trajectory", depth=500)
+    aus = ros.publisher(ActionUnits, "face/action_units")
+    gaze = ros.publisher(HeadGaze, "face/head_gaze")
+    ros.wait_for_subscribers(aus)
+    ros.wait_for_subscribers(gaze)
+    pan = node.bridges.servo.map.joint_names().index("neck_pan_joint")
+    rotations: list[float] = []
+
+    def turned() -> bool:
+        gaze.publish(HeadGaze(head_yaw=math.radians(15.0), eye_yaw=math.radians(5.0)))
+        aus.publish(ActionUnits(names=["AU12"], intensities=[0.5]))
+        with contextlib.suppress(TimeoutError):
+            rotations[:] = decode_livelink(receiver.recv(4096))[1]
+        return bool(rotations) and bool(trajectories) and trajectories[-1].points[0].positions[pan] > 0.25
+
+    ros.spin_until(turned, 10.0, "Live Link rotations and the neck servo follow face/head_gaze")
+    receiver.close()
+    assert rotations[0] == pytest.approx(math.radians(15.0), abs=1e-5)
+    assert rotations[3] == pytest.approx(math.radians(5.0), abs=1e-5)

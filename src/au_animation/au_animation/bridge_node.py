@@ -1,28 +1,32 @@
-"""face_bridge node: face/action_units -> OSC / Live Link Face / Maestro / JointTrajectory.
+"""face_bridge node: face/action_units (+ face/head_gaze) -> OSC / Live Link Face / Maestro / JointTrajectory.
 
 A thin adapter around au_animation.bridges.pipeline.BridgeSet: parameters are the BridgeConfig
 fields (the same names as the face-bridge CLI options), the subscription pushes frames, a timer at
 servo_rate_hz steps the servo safety layer, diagnostics report per-target counters at 1 Hz.
 Timing for the safety layer uses the monotonic clock, not ROS time, so a paused /clock cannot
-freeze the input timeout.
+freeze the input timeout. The latest face/head_gaze (if younger than input_timeout) rides along with
+each AU frame as head_yaw ... eye_pitch in degrees: Live Link rotations, eyeLook curves, OSC, neck and
+eye servos.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 from avatar_common.node_utils import Diagnostics, NodeConfig, run_node, stamp_seconds
-from avatar_msgs.msg import ActionUnits
+from avatar_msgs.msg import ActionUnits, HeadGaze
 from builtin_interfaces.msg import Duration
 from rclpy.node import Node
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from au_animation.bridges.frames import from_lists
+from au_animation.bridges.frames import from_lists, with_head_gaze
 from au_animation.bridges.pipeline import BridgeConfig, BridgeSet, enabled
 
 NODE_NAME = "face_bridge"
 INPUT_TOPIC = "face/action_units"
+GAZE_TOPIC = "face/head_gaze"
 
 
 class FaceBridgeNode(Node):
@@ -42,6 +46,8 @@ class FaceBridgeNode(Node):
             self.bridges = BridgeSet(dataclasses.replace(config, servo_map=""),
                                      trajectory_sink=self._publish_trajectory)
         self.create_subscription(ActionUnits, INPUT_TOPIC, self.action_units_callback, 10)
+        self.create_subscription(HeadGaze, GAZE_TOPIC, self.head_gaze_callback, 10)
+        self._head_gaze: tuple[float, list[float]] | None = None  # (arrival, degrees)
         self._servo_timer = None
         if self.bridges.servo is not None:
             self.bridges.start()
@@ -57,9 +63,16 @@ class FaceBridgeNode(Node):
     def _retune(self, config: BridgeConfig, changed: set[str]) -> None:
         self.bridges.retune(config)
 
+    def head_gaze_callback(self, msg: HeadGaze) -> None:
+        angles = [msg.head_yaw, msg.head_pitch, msg.head_roll, msg.eye_yaw, msg.eye_pitch]
+        self._head_gaze = (time.monotonic(), [math.degrees(v) for v in angles])
+
     def action_units_callback(self, msg: ActionUnits) -> None:
-        self.bridges.push(from_lists(list(msg.names), list(msg.intensities), stamp_seconds(msg.header.stamp)),
-                          time.monotonic())
+        now = time.monotonic()
+        frame = from_lists(list(msg.names), list(msg.intensities), stamp_seconds(msg.header.stamp))
+        if self._head_gaze is not None and now - self._head_gaze[0] <= self.params.config.input_timeout:
+            frame = with_head_gaze(frame, self._head_gaze[1])
+        self.bridges.push(frame, now)
 
     def flush_callback(self) -> None:
         if self.bridges.holding:

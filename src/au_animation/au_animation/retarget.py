@@ -214,3 +214,143 @@ def load_table(name_or_path: str) -> RetargetTable:
 def load_retarget(name: str) -> Retargeter:
     """The Retargeter for a shipped map ("arkit" or "metahuman") or a YAML file; cached (immutable)."""
     return Retargeter(load_table(name))
+
+
+# -- head and gaze ------------------------------------------------------------------------------------
+HEAD_GAZE_NAMES: tuple[str, ...] = ("head_yaw", "head_pitch", "head_roll", "eye_yaw", "eye_pitch")  # degrees
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EyeLookScale(_Frozen):
+    out: float = Field(gt=0.0, le=90.0)
+    in_: float = Field(alias="in", gt=0.0, le=90.0)
+    up: float = Field(gt=0.0, le=90.0)
+    down: float = Field(gt=0.0, le=90.0)
+
+
+class ArkitEye(_Frozen):
+    out: str
+    in_: str = Field(alias="in")
+    up: str
+    down: str
+
+
+class MetahumanEye(_Frozen):
+    left: str
+    right: str
+    up: str
+    down: str
+
+
+class MetahumanEyes(_Frozen):
+    prefix: str = ""
+    left: MetahumanEye
+    right: MetahumanEye
+
+
+class LiveLinkSlot(_Frozen):
+    name: str
+    source: str
+    sign: float = Field(ge=-1.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _source(self) -> LiveLinkSlot:
+        if self.source != "none" and self.source not in HEAD_GAZE_NAMES:
+            raise ValueError(f"{self.name}: source {self.source!r} is not one of {HEAD_GAZE_NAMES} or 'none'")
+        if abs(self.sign) != 1.0:
+            raise ValueError(f"{self.name}: sign must be 1 or -1")
+        return self
+
+
+class LiveLinkRotations(_Frozen):
+    scale: float = Field(gt=0.0)
+    slots: list[LiveLinkSlot] = Field(min_length=9, max_length=9)
+
+
+class HeadGazeTable(_Frozen):
+    """Schema of data/retarget/head_gaze.yaml."""
+
+    schema_version: int = Field(ge=1, le=1)
+    sources: list[str] = Field(min_length=1)
+    eye_look: EyeLookScale
+    arkit: dict[str, ArkitEye]
+    metahuman: MetahumanEyes
+    livelink: LiveLinkRotations
+
+    @model_validator(mode="after")
+    def _eyes(self) -> HeadGazeTable:
+        if set(self.arkit) != {"left", "right"}:
+            raise ValueError("arkit: give the shapes of the 'left' and 'right' eye")
+        return self
+
+
+class HeadGazeRetargeter:
+    """Head / eye angles (degrees, HEAD_GAZE_NAMES order) -> ARKit eyeLook*, MetaHuman eyeLook*, Live Link
+    rotations (see data/retarget/head_gaze.yaml). NaN angles count as 0 (straight ahead)."""
+
+    def __init__(self, table: HeadGazeTable) -> None:
+        self.table = table
+        a, m = table.arkit, table.metahuman
+        self.arkit_names = tuple(n for eye in (a["left"], a["right"]) for n in (eye.out, eye.in_, eye.up, eye.down))
+        self.metahuman_names = tuple(m.prefix + n for eye in (m.left, m.right)
+                                     for n in (eye.left, eye.right, eye.up, eye.down))
+        self.livelink_names = tuple(s.name for s in table.livelink.slots)
+        self._slots = [(HEAD_GAZE_NAMES.index(s.source) if s.source != "none" else -1, s.sign * table.livelink.scale)
+                       for s in table.livelink.slots]
+
+    @staticmethod
+    def _pose(pose: Sequence[float]) -> list[float]:
+        return [float(v) if math.isfinite(float(v)) else 0.0 for v in pose]
+
+    def _vertical(self, pitch: float) -> tuple[float, float]:
+        s = self.table.eye_look
+        return min(1.0, max(0.0, pitch) / s.up), min(1.0, max(0.0, -pitch) / s.down)
+
+    def arkit(self, pose: Sequence[float]) -> list[float]:
+        """Eight values in `arkit_names` order: left eye out/in/up/down, right eye out/in/up/down.
+
+        Yaw to the character's left turns the left eye out and the right eye in."""
+        p = self._pose(pose)
+        s = self.table.eye_look
+        to_left, to_right = max(0.0, p[3]), max(0.0, -p[3])
+        up, down = self._vertical(p[4])
+        return [min(1.0, to_left / s.out), min(1.0, to_right / s.in_), up, down,
+                min(1.0, to_right / s.out), min(1.0, to_left / s.in_), up, down]
+
+    def metahuman(self, pose: Sequence[float]) -> list[float]:
+        """Eight values in `metahuman_names` order: per eye look left/right/up/down (the character's sides)."""
+        p = self._pose(pose)
+        s = self.table.eye_look
+        up, down = self._vertical(p[4])
+        left_eye = [min(1.0, max(0.0, p[3]) / s.out), min(1.0, max(0.0, -p[3]) / s.in_), up, down]
+        right_eye = [min(1.0, max(0.0, p[3]) / s.in_), min(1.0, max(0.0, -p[3]) / s.out), up, down]
+        return left_eye + right_eye
+
+    def livelink(self, pose: Sequence[float]) -> list[float]:
+        """The nine Live Link Face rotation slots (radians, ARKit signs)."""
+        p = self._pose(pose)
+        return [p[i] * k if i >= 0 else 0.0 for i, k in self._slots]
+
+    def curves(self, pose: Sequence[float]) -> dict[str, float]:
+        """Every retargeted value by name (for frames that carry the angles)."""
+        out = dict(zip(self.arkit_names, self.arkit(pose), strict=True))
+        out.update(zip(self.metahuman_names, self.metahuman(pose), strict=True))
+        out.update(zip(self.livelink_names, self.livelink(pose), strict=True))
+        return out
+
+
+def head_gaze_pose(curves: Mapping[str, float]) -> list[float] | None:
+    """The five angles from a frame's named curves, or None when the frame carries none of them."""
+    if not any(name in curves for name in HEAD_GAZE_NAMES):
+        return None
+    return [float(curves.get(name, 0.0)) for name in HEAD_GAZE_NAMES]
+
+
+@lru_cache(maxsize=1)
+def load_head_gaze() -> HeadGazeRetargeter:
+    """The packaged head/gaze retargeting (cached)."""
+    text = (files("au_animation") / "data" / "retarget" / "head_gaze.yaml").read_text()
+    return HeadGazeRetargeter(HeadGazeTable.model_validate(yaml.safe_load(text)))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from au_animation.bridges.servo import AU_NAME
+from au_animation.retarget import HEAD_GAZE_NAMES
 
 
 @dataclass
@@ -63,6 +64,12 @@ def parse_jsonl_row(line: str) -> Frame | None:
     if "names" in row and "intensities" in row:
         return from_lists(row["names"], row["intensities"], t)
     raise ValueError("row has no 'curves'")
+
+
+def with_head_gaze(frame: Frame, angles_deg: Sequence[float]) -> Frame:
+    """The frame with head and eye angles (degrees, HEAD_GAZE_NAMES order) added to its curves."""
+    frame.curves.update(zip(HEAD_GAZE_NAMES, (_number(v) for v in angles_deg), strict=True))
+    return frame
 
 
 def from_lists(names: list[str], intensities: list[float], t: float) -> Frame:

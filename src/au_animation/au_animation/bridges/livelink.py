@@ -21,13 +21,15 @@ FNboSerializeFromBuffer, i.e. network byte order (big-endian). Packet layout (ve
                                   leftEyeRoll, rightEyeYaw, rightEyePitch, rightEyeRoll
 
 Total: 270 + D + S bytes. Blendshape values are in [0, 1]; we clamp them. The 9 rotation values
-are passed through from input curves of those names when present (the app sends head and eye
-rotations there), otherwise 0 (looking straight ahead).
+are radians (as the app sends ARKit's head and eye angles): from frames that carry head and eye angles
+(head_yaw ... in degrees, converted with the signs of data/retarget/head_gaze.yaml), or passed through
+from input curves of those names; otherwise 0 (looking straight ahead); clamped to [-pi, pi].
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 import struct
 import uuid
 from collections.abc import Sequence
@@ -41,6 +43,7 @@ ROTATION_NAMES = ("headYaw", "headPitch", "headRoll", "leftEyeYaw", "leftEyePitc
                   "rightEyeYaw", "rightEyePitch", "rightEyeRoll")
 VALUE_COUNT = BLENDSHAPE_COUNT + len(ROTATION_NAMES)  # 61
 MAX_NAME_BYTES = 250  # Unreal drops packets longer than its fixed maximum (names up to 256 chars)
+MAX_ROTATION = math.pi  # rad: a rotation slot beyond half a turn is clamped (and fits a float32)
 _BODY = struct.Struct(f">ifiiB{VALUE_COUNT}f")
 
 
@@ -76,7 +79,7 @@ class LiveLinkEncoder:
         """One packet: 52 values in `names` order (clamped to [0, 1], NaN -> 0) + 9 rotations."""
         shapes = np.clip(np.nan_to_num(np.asarray(blendshapes, dtype=np.float64), nan=0.0), 0.0, 1.0)
         rot = [0.0] * len(ROTATION_NAMES) if rotations is None else [
-            0.0 if not np.isfinite(r) else float(r) for r in rotations]
+            0.0 if not np.isfinite(r) else min(MAX_ROTATION, max(-MAX_ROTATION, float(r))) for r in rotations]
         packet = self._header + _BODY.pack(self.frame_number, 0.0, self.fps, 1, VALUE_COUNT, *shapes, *rot)
         self.frame_number += 1
         return packet

@@ -10,6 +10,10 @@ The same `BridgeConfig` fields are the CLI options (`--osc-rate-hz`) and the nod
                  and writes the Maestro and the joint trajectory sink;
     close()      ramps the servos to neutral, slew-limited, and closes everything.
 
+Frames that carry head and eye angles (`head_yaw` ... `eye_pitch`, degrees) also drive the eyeLook*
+curves (ARKit, MetaHuman), Live Link Face's rotation slots (radians), OSC addresses prefix + head_yaw ...
+(degrees) and servo channels whose inputs name them (retarget/head_gaze.yaml, servo maps).
+
 No method raises on I/O problems: targets count errors and retry with backoff (see health.py).
 """
 
@@ -30,6 +34,7 @@ from au_animation.bridges.frames import Frame
 from au_animation.bridges.health import TargetHealth
 from au_animation.bridges.servo import ServoSafety, load_servo_map
 from au_animation.bridges.udp import UdpSender, parse_endpoint
+from au_animation.retarget import HEAD_GAZE_NAMES, head_gaze_pose, load_head_gaze
 from avatar_common.config import param, problems
 
 LOG = logging.getLogger(__name__)
@@ -174,12 +179,15 @@ class BridgeSet:
         self._held_osc: Frame | None = None
         self._held_ll: Frame | None = None
         self._device = None if config.maestro_device < 0 else config.maestro_device
+        self._head_gaze = load_head_gaze()
+        self._osc_gaze: oscw.OscEncoder | None = None
 
         if enabled(config.osc):
             space = self._space(config.curves)
             self.osc = UdpSender("osc", *parse_endpoint(config.osc), clock=clock)
             self.osc_encoder = oscw.OscEncoder(space.names, config.osc_prefix, config.osc_mode,
                                               config.osc_max_datagram)
+            self._osc_gaze = oscw.OscEncoder(HEAD_GAZE_NAMES, config.osc_prefix, config.osc_mode)
         if enabled(config.livelink):
             space = self._space("arkit")
             self.livelink = UdpSender("livelink", *parse_endpoint(config.livelink, ll.DEFAULT_PORT),
@@ -210,6 +218,7 @@ class BridgeSet:
         if self.osc is not None:
             self.osc_encoder = oscw.OscEncoder(self._space(config.curves).names, config.osc_prefix, config.osc_mode,
                                               config.osc_max_datagram)
+            self._osc_gaze = oscw.OscEncoder(HEAD_GAZE_NAMES, config.osc_prefix, config.osc_mode)
         self.config = config
 
     # -- set-up ------------------------------------------------------------------------------
@@ -247,6 +256,9 @@ class BridgeSet:
         """
         now = self.clock() if now is None else now
         self.frames_in += 1
+        pose = head_gaze_pose(frame.curves)
+        if pose is not None:  # head/eye angles: add their rig curves (explicit curves of the frame win)
+            frame = Frame(frame.t, frame.aus, {**self._head_gaze.curves(pose), **frame.curves})
         cache: dict[str, np.ndarray] = {}
         if self.osc is not None:
             self._held_osc = None if self._send_osc(frame, now, cache) else frame
@@ -277,7 +289,11 @@ class BridgeSet:
         """False when the rate limit holds the frame back (a failed send counts as handled)."""
         if not self._osc_limit.allow(now) and not force:
             return False
-        self.osc.send(self.osc_encoder.encode(self._values(frame, self.config.curves, cache)), now)
+        datagrams = self.osc_encoder.encode(self._values(frame, self.config.curves, cache))
+        pose = head_gaze_pose(frame.curves)
+        if pose is not None:  # the angles themselves (degrees) at prefix + head_yaw ..., for the head bone
+            datagrams = datagrams + self._osc_gaze.encode(np.nan_to_num(np.asarray(pose), posinf=0.0, neginf=0.0))
+        self.osc.send(datagrams, now)
         return True
 
     def _send_livelink(self, frame: Frame, now: float, cache: dict, force: bool = False) -> bool:
