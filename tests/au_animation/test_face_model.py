@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from au_animation.engine.tables import load_tables
 from au_animation.face_model import FaceModelError, load_face_model
 from au_animation.face_model.mesh import N_VERTICES, resources_dir
 from au_animation.face_model.render import FaceRenderer, View
+from au_animation.render_cli import main as render_main
+from au_animation.synth_cli import main as synth_main
 
 RIGHT_CORNER, LEFT_CORNER = 61, 291
 BROWS = [70, 63, 105, 66, 107, 300, 293, 334, 296, 336]
@@ -127,3 +131,79 @@ def test_missing_or_broken_resources_say_what_to_do(tmp_path) -> None:
     (tmp_path / "canonical_face_tessellation.json").write_text(json.dumps({"triangles": [[0, 1, 9999]]}))
     with pytest.raises(FaceModelError, match="triangles"):
         load_face_model(tmp_path)
+
+
+# -- au-render --------------------------------------------------------------------------------------
+MSG_DIR = Path(__file__).resolve().parents[2] / "msg" / "msg"
+
+
+def synth(tmp_path: Path, *args: str) -> Path:
+    out = tmp_path / "aus.jsonl"
+    assert synth_main([*args, "--no-life", "--output", str(out)]) == 0
+    return out
+
+
+def test_au_render_mp4_read_back_by_opencv(tmp_path: Path) -> None:
+    aus = synth(tmp_path, "--emotion", "happiness=0.9", "--duration", "2")
+    out = tmp_path / "smile.mp4"
+    assert render_main([str(aus), "-o", str(out), "--fps", "20", "--size", "256"]) == 0
+    video = cv2.VideoCapture(str(out))
+    frames = []
+    while True:
+        ok, frame = video.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 41 and frames[0].shape == (256, 256, 3)
+    # The smile rises within the first half second and stays: every later frame differs from the first.
+    change = [np.abs(frames[0].astype(int) - f.astype(int)).mean() for f in frames[::10]]
+    assert min(change[1:]) > 2.0, change
+
+
+def test_au_render_gif_from_a_bag_with_emotions(tmp_path: Path) -> None:
+    from PIL import Image
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.LATEST)
+    for name in ("ActionUnits", "EmotionState"):
+        store.register(get_types_from_msg((MSG_DIR / f"{name}.msg").read_text(), f"avatar_msgs/msg/{name}"))
+    time_t, header_t = store.types["builtin_interfaces/msg/Time"], store.types["std_msgs/msg/Header"]
+    au_t, emotion_t = store.types["avatar_msgs/msg/ActionUnits"], store.types["avatar_msgs/msg/EmotionState"]
+    bag = tmp_path / "session"
+    with Writer(bag, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        au_conn = writer.add_connection("/avatar/face/action_units", au_t.__msgtype__, typestore=store)
+        emo_conn = writer.add_connection("/avatar/affect/fused", emotion_t.__msgtype__, typestore=store)
+        for k in range(31):
+            t = 100.0 + k / 30.0
+            header = header_t(stamp=time_t(sec=int(t), nanosec=round((t % 1) * 1e9)), frame_id="")
+            if k == 0:
+                emotion = emotion_t(header=header, source="fused", labels=["surprise", "happiness"],
+                                  weights=np.array([0.8, 0.2], dtype=np.float32), valence=0.3, arousal=0.7,
+                                  confidence=0.9, utterance_id="", micro_expression="", micro_intensity=0.0)
+                writer.write(emo_conn, int(t * 1e9), store.serialize_cdr(emotion, emotion_t.__msgtype__))
+            frame = au_t(header=header, names=["AU01", "AU02", "AU26"],
+                       intensities=np.array([k / 30.0] * 3, dtype=np.float32))
+            writer.write(au_conn, int(t * 1e9), store.serialize_cdr(frame, au_t.__msgtype__))
+    out = tmp_path / "session.gif"
+    assert render_main([str(bag), "-o", str(out), "--fps", "10"]) == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 11 and gif.size == (320, 320)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"t": 0, "curves": {"jawOpen": 0.5}}\n', "no AU names"),
+    ('{"t": 0, "curves": {"AU12": 0.5}}\nnot json\n', ":2:"),
+])
+def test_au_render_bad_input_is_one_line(tmp_path: Path, capsys, content: str, expected: str) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        render_main([str(source), "-o", str(tmp_path / "x.mp4")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        render_main([str(source), "-o", str(tmp_path / "x.avi")])
+    with pytest.raises(SystemExit):
+        render_main([str(tmp_path / "empty-dir"), "-o", str(tmp_path / "x.mp4")])
