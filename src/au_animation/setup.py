@@ -27,7 +27,6 @@ setup(
             "face_bridge = au_animation.bridge_node:main",
             "au-synth = au_animation.synth_cli:main",
             "au-render = au_animation.render_cli:console_main",
-            "au-render = au_animation.render_cli:console_main",
             "au-report = au_animation.report_cli:main",
             "expression_synthesizer = au_animation.expression_node:main",
 
