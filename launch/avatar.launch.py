@@ -10,6 +10,7 @@ automatically.
 
 from __future__ import annotations
 
+from avatar_bringup.bag.launch import record_command
 from avatar_bringup.graph import DEFAULT_NAMESPACE, DEFAULT_PROFILE, load_definition, resolve
 from avatar_common.node_utils import NO_AUTOSTART
 from launch import LaunchDescription
@@ -26,7 +27,7 @@ BASE_ARGUMENTS = {
     "namespace": (DEFAULT_NAMESPACE, "namespace of all nodes"),
     "params_file": ("", "ROS 2 parameter YAML applied on top of the profile"),
     "use_sim_time": ("false", "all nodes follow /clock"),
-    "record": ("false", "record the session's topics to an MCAP bag (ros2 bag record)"),
+    "record": ("false", "record the session's topics to an MCAP bag (ros2 bag record, or avatar-bag without rosbag2)"),
     "bag": ("", "output folder of the recording (default: ros2 bag's timestamped name)"),
 }
 
@@ -81,8 +82,6 @@ def _graph_actions(context, *args, **kwargs):
                                         transition_id=Transition.TRANSITION_CONFIGURE)),
         ]
     if value("record").lower() in ("1", "true", "yes"):
-        cmd = ["ros2", "bag", "record", "--storage", "mcap", "--regex", f"^{graph.namespace.rstrip('/')}/.*"]
-        if value("bag"):
-            cmd += ["--output", value("bag")]
-        actions.append(ExecuteProcess(cmd=cmd, output="screen"))
+        # ros2 bag record where rosbag2 is installed, else this project's recorder (same bag format)
+        actions.append(ExecuteProcess(cmd=record_command(graph.namespace, value("bag")), output="screen"))
     return actions

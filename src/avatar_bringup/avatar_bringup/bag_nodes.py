@@ -87,6 +87,8 @@ class BagRecorder(Node):
             try:
                 cls = message_class(type_names[0])
                 offered = [bag_qos.to_bag(info.qos_profile) for info in self.get_publishers_info_by_topic(topic)]
+                if not offered:
+                    continue  # only subscribers so far: subscribe once a publisher offers its QoS
                 self.writer.add_topic(topic, type_names[0], offered)
             except BagError as exc:
                 line = self._skipped.message(topic, f"not recording {topic}: {exc}", time.monotonic())
@@ -142,3 +144,16 @@ class BagPlayer(Node):
         """Before exit: reliable readers have every sample (else the last ones die with the process)."""
         for publisher in self.publishers_by_topic.values():
             publisher.wait_for_all_acked(Duration(nanoseconds=int(timeout_s * 1e9)))
+
+
+def namespace_pattern(namespace: str) -> str:
+    """The topics a session recording keeps: everything in the graph's namespace (as the launch file's record)."""
+    return f"^{re.escape(namespace.rstrip('/'))}/"
+
+
+def record_namespace(writer: BagWriter, namespace: str, use_sim_time: bool, **kwargs: Any) -> BagRecorder:
+    """A recorder of every topic in `namespace` (for avatar-stack --record); spin it with the graph."""
+    from rclpy.parameter import Parameter
+
+    return BagRecorder(writer, include=namespace_pattern(namespace),
+                       parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)], **kwargs)

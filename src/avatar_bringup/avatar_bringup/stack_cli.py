@@ -39,6 +39,8 @@ def build_parser(arguments: dict[str, tuple[str, str]], profiles: dict[str, str]
                         help="seconds to keep running after the script played out and the face settled")
     parser.add_argument("--strict", action="store_true",
                         help="exit (status 2) when a node fails to come up, instead of running without it")
+    parser.add_argument("--record", metavar="DIR", default=None,
+                        help="record every topic of the namespace into a new rosbag2 (MCAP) bag DIR")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     group = parser.add_argument_group("inputs and outputs (graph arguments)")
     for name, (default, description) in arguments.items():
@@ -67,10 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if opts.gap <= 0 or opts.linger < 0:
         parser.exit(2, "avatar-stack: error: --gap must be > 0 and --linger >= 0\n")
-    return run(graph, opts.say, opts.gap, opts.linger, opts.log_level, opts.strict)
+    writer = None
+    if opts.record:
+        from avatar_bringup.bag import BagError
+        from avatar_bringup.bag.writer import BagWriter
+
+        try:
+            writer = BagWriter(opts.record)
+        except BagError as exc:
+            parser.exit(2, f"avatar-stack: error: --record: {exc}\n")
+    return run(graph, opts.say, opts.gap, opts.linger, opts.log_level, opts.strict, writer)
 
 
-def run(graph, script: list[str], gap: float, linger: float, log_level: str, strict: bool = False) -> int:
+def run(graph, script: list[str], gap: float, linger: float, log_level: str, strict: bool = False,
+        writer=None) -> int:
+    """`writer`: an open BagWriter that records every topic of the namespace (--record), closed at the end."""
     from rclpy.logging import LoggingSeverity, set_logger_level
 
     from avatar_bringup.stack import Stack
@@ -95,6 +108,11 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str, str
         for spec in graph.nodes:
             set_logger_level(f"{graph.namespace.strip('/').replace('/', '.')}.{spec.name}".strip("."),
                              getattr(LoggingSeverity, {"warning": "WARN"}.get(log_level, log_level.upper())))
+        if writer is not None:
+            from avatar_bringup.bag_nodes import record_namespace
+
+            sim_time = any(spec.parameters.get("use_sim_time") for spec in graph.nodes)
+            stack.add(record_namespace(writer, graph.namespace, sim_time, context=stack.context))
         if script:
             from avatar_bringup.conversation_node import ConversationDriver
 
@@ -112,6 +130,9 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str, str
     finally:
         started = time.monotonic()
         stack.shutdown()
+        if writer is not None:
+            writer.close()
+            print(f"avatar-stack: recorded {writer.message_count} messages to {writer.path}", file=sys.stderr)
         for s, handler in previous.items():
             signal.signal(s, handler)
         took = time.monotonic() - started
