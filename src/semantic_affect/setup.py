@@ -24,7 +24,7 @@ setup(
     entry_points={
         "console_scripts": [
             "affect-text = semantic_affect.affect_text_cli:main",
-            "affect-text-train = semantic_affect.text.train:main",
+            "affect-text-train = semantic_affect.affect_text_train_cli:main",
             "text_affect = semantic_affect.text_affect_node:main",
             "avatar-transcribe = semantic_affect.transcribe_cli:main",
             "audio_capture = semantic_affect.audio_capture_node:main",

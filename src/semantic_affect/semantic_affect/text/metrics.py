@@ -5,7 +5,7 @@ Protocols:
 - multi-label (GoEmotions paper; the published BERT-base 0.64): every row, a class is predicted when
   its probability passes its threshold (chosen on dev); macro-F1 over the 7 classes.
 - single-label: rows with exactly one gold label, prediction = argmax; macro-F1 and accuracy (the
-  protocol of the 0.51 logistic-regression figure in PLATFORM.md).
+  protocol of a frozen MiniLM + logistic-regression baseline, 0.51 on this machine).
 """
 
 from __future__ import annotations

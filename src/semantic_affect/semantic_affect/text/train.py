@@ -1,4 +1,4 @@
-"""`affect-text-train`: train the offline head on GoEmotions-Ekman (train split, select on dev).
+"""Training of the offline text head on GoEmotions-Ekman (train split, select on dev); CLI: affect-text-train.
 
 Recipe: frozen all-MiniLM-L6-v2 sentence embeddings (cached under --cache) -> an ensemble of
 one-hidden-layer MLPs trained with binary cross-entropy on the multi-hot labels, positive classes
@@ -10,17 +10,15 @@ dev. The test split is read once, at the end, for the model card.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from semantic_affect.text.goemotions import MODEL_LABELS, find_dataset, read_split
-from semantic_affect.text.head import MODEL_NAME, Head, HeadMeta, Lexical, LexicalMeta, default_stem
+from semantic_affect.text.goemotions import MODEL_LABELS, read_split
+from semantic_affect.text.head import MODEL_NAME, Head, HeadMeta, Lexical, LexicalMeta
 from semantic_affect.text.metrics import (
     BERT_BASE_MACRO_F1,
     evaluate,
@@ -184,8 +182,8 @@ shared 2-core machine (embeddings cached). Retrain:
 
 ## Results (macro-F1 over 7 classes)
 Multi-label: all rows, classes over their dev threshold (argmax when none) - the protocol of the
-published BERT-base 0.64. Single-label: rows with one gold label, argmax - the protocol of the 0.51
-logistic-regression figure in PLATFORM.md.
+published BERT-base 0.64. Single-label: rows with one gold label, argmax - the protocol of a frozen
+MiniLM + logistic-regression baseline (0.51 on this machine).
 
 | split | multi-label macro-F1 | single-label macro-F1 | single-label accuracy |
 |---|---|---|---|
@@ -202,52 +200,32 @@ negation are weak points; disgust and fear are the rarest classes in training.
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="affect-text-train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", help="goemotions_ekman folder (default ../shared/datasets/goemotions_ekman)")
-    p.add_argument("--cache", default="runs/text_affect", help="folder for cached embeddings (git-ignored)")
-    p.add_argument("--out", default=None, help=f"output stem (default: the package's models/{MODEL_NAME})")
-    p.add_argument("--members", type=int, default=5, help="ensemble size")
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--lexical-features", type=int, default=20000, help="word TF-IDF vocabulary size (0 = none)")
-    p.add_argument("--char-features", type=int, default=50000, help="char TF-IDF vocabulary size (0 = none)")
-    p.add_argument("--lexical-c", type=float, default=1.0, help="inverse L2 strength of the lexical LR")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for this small MLP)")
-    p.add_argument("--no-test", action="store_true", help="do not evaluate on the test split")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-
-    import torch
-
+def train_offline(folder: Path, cache: str, recipe: dict[str, float], test: bool = True) -> tuple[Head, dict]:
+    """Train the offline model (see the module docstring) with `recipe` (the CLI's training options);
+    returns the head, with thresholds, and the report that goes into its metadata and model card."""
     from semantic_affect.text.cache import cached_embeddings
     from semantic_affect.text.embedding import ENCODER_NAME
 
-    torch.set_num_threads(args.threads)
     t0 = time.time()
-    folder = find_dataset(args.data)
     train, dev = read_split(folder, "train"), read_split(folder, "dev")
-    x, xd = cached_embeddings(train, args.cache, progress=True), cached_embeddings(dev, args.cache)
+    x, xd = cached_embeddings(train, cache, progress=True), cached_embeddings(dev, cache)
     members = []
-    for seed in range(args.members):
-        arrays, f1, epoch = train_member(x, train.targets, xd, dev.targets, hidden=args.hidden, epochs=args.epochs,
-                                         lr=args.lr, dropout=args.dropout, weight_decay=args.weight_decay, seed=seed)
+    for seed in range(int(recipe["members"])):
+        arrays, f1, epoch = train_member(x, train.targets, xd, dev.targets, hidden=int(recipe["hidden"]),
+                                         epochs=int(recipe["epochs"]), lr=recipe["lr"], dropout=recipe["dropout"],
+                                         weight_decay=recipe["weight_decay"], seed=seed)
         log.info("member %d: best dev macro-F1 %.4f at epoch %d", seed, f1, epoch)
         members.append(arrays)
     stack = [np.stack([m[i] for m in members]) for i in range(4)]
     meta = HeadMeta(schema_version=1, name=MODEL_NAME, encoder=ENCODER_NAME, labels=list(MODEL_LABELS),
                     thresholds=[0.5] * len(MODEL_LABELS), members=len(members))
     head = Head(meta, *stack)
-    if args.lexical_features > 0:
-        head.lexical.append(train_lexical(train.texts, train.targets, max_features=args.lexical_features,
-                                          c=args.lexical_c))
-    if args.char_features > 0:
-        head.lexical.append(train_lexical(train.texts, train.targets, max_features=args.char_features,
-                                          c=args.lexical_c, analyzer="char_wb", ngram=(2, 5), min_df=3))
+    if recipe["lexical_features"] > 0:
+        head.lexical.append(train_lexical(train.texts, train.targets, max_features=int(recipe["lexical_features"]),
+                                          c=recipe["lexical_c"]))
+    if recipe["char_features"] > 0:
+        head.lexical.append(train_lexical(train.texts, train.targets, max_features=int(recipe["char_features"]),
+                                          c=recipe["lexical_c"], analyzer="char_wb", ngram=(2, 5), min_df=3))
     if head.lexical:
         _choose_blend(head, xd, dev.texts, dev.targets)
     pd, pm_dev = head.probs(xd, dev.texts), head.mlp_probs(xd)
@@ -255,31 +233,23 @@ def main(argv: list[str] | None = None) -> int:
     head.meta.thresholds = [round(float(t), 4) for t in thresholds]
     report: dict[str, object] = {
         "model": MODEL_NAME,
-        "recipe": {k: v for k, v in vars(args).items() if k not in ("data", "cache", "out", "no_test", "threads")},
+        "recipe": dict(recipe),
         "train_rows": len(train.texts),
         "dev": evaluate(pd, dev.targets, thresholds),
         "dev_embedding_only": evaluate(pm_dev, dev.targets, tune_thresholds(pm_dev, dev.targets)),
         "lexical_weights": {lex.meta.analyzer: lex.meta.weight for lex in head.lexical},
     }
-    if not args.no_test:
-        test = read_split(folder, "test")
-        xt = cached_embeddings(test, args.cache)
-        report["test"] = evaluate(head.probs(xt, test.texts), test.targets, thresholds)
-        report["test_embedding_only"] = evaluate(head.mlp_probs(xt), test.targets, tune_thresholds(pm_dev, dev.targets))
-        report["nrclex_test"] = nrclex_evaluate(test.texts, test.targets)
+    if test:
+        split = read_split(folder, "test")
+        xt = cached_embeddings(split, cache)
+        report["test"] = evaluate(head.probs(xt, split.texts), split.targets, thresholds)
+        report["test_embedding_only"] = evaluate(head.mlp_probs(xt), split.targets,
+                                                 tune_thresholds(pm_dev, dev.targets))
+        report["nrclex_test"] = nrclex_evaluate(split.texts, split.targets)
         report["bert_base_published_macro_f1"] = BERT_BASE_MACRO_F1
     report["train_seconds"] = round(time.time() - t0, 1)
     for key, value in report.items():
         if key not in ("recipe",):
             setattr(head.meta, key, value)
     head.meta.recipe = report["recipe"]  # type: ignore[attr-defined]
-    out = Path(args.out) if args.out else default_stem()
-    head.save(out)
-    (out.parent / "MODEL_CARD.md").write_text(model_card(report, head))
-    print(json.dumps(report, indent=1))
-    log.info("wrote %s.npz / .json", out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return head, report

@@ -1,0 +1,63 @@
+"""`affect-text-train`: retrain the offline text model on GoEmotions-Ekman (recipe: text/train.py).
+
+Writes the model (.npz + .json) and its MODEL_CARD.md next to it, and prints the report as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from semantic_affect.text.goemotions import find_dataset
+from semantic_affect.text.head import MODEL_NAME, default_stem
+from semantic_affect.text.train import model_card, train_offline
+
+RECIPE_OPTIONS = ("members", "hidden", "epochs", "lr", "dropout", "weight_decay", "lexical_features",
+                  "char_features", "lexical_c")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="affect-text-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", help="goemotions_ekman folder (default ../shared/datasets/goemotions_ekman)")
+    p.add_argument("--cache", default="runs/text_affect", help="folder for cached embeddings (git-ignored)")
+    p.add_argument("--out", default=None, help=f"output stem (default: the package's models/{MODEL_NAME})")
+    p.add_argument("--members", type=int, default=5, help="ensemble size")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--lexical-features", type=int, default=20000, help="word TF-IDF vocabulary size (0 = none)")
+    p.add_argument("--char-features", type=int, default=50000, help="char TF-IDF vocabulary size (0 = none)")
+    p.add_argument("--lexical-c", type=float, default=1.0, help="inverse L2 strength of the lexical LR")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for this small MLP)")
+    p.add_argument("--no-test", action="store_true", help="do not evaluate on the test split")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    try:
+        folder = find_dataset(args.data)
+    except FileNotFoundError as exc:
+        print(f"affect-text-train: error: {exc}", file=sys.stderr)
+        return 2
+    head, report = train_offline(folder, args.cache, {k: getattr(args, k) for k in RECIPE_OPTIONS},
+                                 test=not args.no_test)
+    out = Path(args.out) if args.out else default_stem()
+    head.save(out)
+    (out.parent / "MODEL_CARD.md").write_text(model_card(report, head))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
