@@ -7,7 +7,7 @@ import socket
 import time
 
 import pytest
-from avatar_msgs.msg import ActionUnits, EmotionState, Utterance
+from avatar_msgs.msg import ActionUnits, EmotionState, HeadGaze, Utterance
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
@@ -46,6 +46,7 @@ def test_topics_reach_the_page_and_the_text_box_reaches_the_graph(ros) -> None:
     previews = ros.collect(Image, "face/preview")
     au_pub = ros.publisher(ActionUnits, "face/action_units")
     fused_pub = ros.publisher(EmotionState, "affect/fused")
+    gaze_pub = ros.publisher(HeadGaze, "face/head_gaze")
     ros.wait_for_subscribers(au_pub)
     ws = websocket.create_connection(node.url.replace("http://", "ws://") + "ws", timeout=10)
     try:
@@ -59,6 +60,10 @@ def test_topics_reach_the_page_and_the_text_box_reaches_the_graph(ros) -> None:
         assert sections["emotions"]["fused"]["weights"]["sadness"] == 0.0  # NaN sanitised
         assert sections["aus"]["values"] == {"AU06": 0.4, "AU12": 0.8}
         assert len(sections["aus"]["channels"]) == 42  # the face model's channels for the page
+        gaze_pub.publish(HeadGaze(head_yaw=0.2, eye_yaw=0.3))
+        update = recv_json(ws, ros, lambda m: m.get("sections", {}).get("aus", {}).get("eye") == [0.3, 0.0])
+        assert update["sections"]["aus"]["head"] == [0.2, 0.0, 0.0]
+        assert update["sections"]["aus"]["channels"][-2] == pytest.approx(0.3)  # gaze_yaw drives the irises
 
         ws.send(json.dumps({"type": "say", "text": "hello from the page"}))
         said = recv_json(ws, ros, lambda m: m["type"] == "said")
@@ -93,4 +98,5 @@ def test_a_busy_port_leaves_the_node_running_without_a_page(ros) -> None:
         au_pub = ros.publisher(ActionUnits, "face/action_units")
         ros.wait_for_subscribers(au_pub)
         au_pub.publish(ActionUnits(names=["AU12"], intensities=[0.5]))
-        ros.spin_until(lambda: node.state.snapshot().get("aus") == {"AU12": 0.5}, 5, "the AU frame stored")
+        ros.spin_until(lambda: node.state.snapshot().get("aus", {}).get("values") == {"AU12": 0.5}, 5,
+                       "the AU frame stored")

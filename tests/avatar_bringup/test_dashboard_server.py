@@ -57,7 +57,10 @@ def test_hostile_values_stay_in_range() -> None:
     state.on_emotion("fused", {"happiness": float("inf"), "bogus": 1.0}, float("nan"), 0.0, 1.0, "", now=1.0)
     state.on_emotion("telepathy", {"happiness": 1.0}, 0, 0, 1, "", now=1.0)  # unknown source: ignored
     snap = state.snapshot()
-    assert snap["aus"] == {"AU12": 0.0, "AU45": 1.0}
+    assert snap["aus"]["values"] == {"AU12": 0.0, "AU45": 1.0}
+    state.on_head_gaze([float("nan"), 9.0, -0.2], [0.1, -9.0])
+    assert state.snapshot()["aus"]["head"] == [0.0, 1.5708, -0.2]
+    assert state.snapshot()["aus"]["eye"] == [0.1, -1.5708]
     assert snap["emotions"]["fused"]["weights"] == {"happiness": 0.0}
     assert set(snap["emotions"]) == {"fused"}
     json.dumps(snap, allow_nan=False)
@@ -81,7 +84,8 @@ def served():
         return f"dash-{len(said)}"
 
     server = DashboardServer(state, "127.0.0.1", 0, say=say, mesh=({"vertices": 478}, b"\0" * 16),
-                             mesh_to_channels=lambda aus: [aus.get("AU12", 0.0)], rates=Rates(60.0, 20.0, 0.0))
+                             mesh_to_channels=lambda aus, eye_yaw, eye_pitch: [aus.get("AU12", 0.0), eye_yaw],
+                             rates=Rates(60.0, 20.0, 0.0))
     port = server.start()
     yield state, server, port, said
     server.stop()
@@ -144,7 +148,10 @@ def test_hello_updates_and_say(served) -> None:
         assert hello["sections"]["transcript"][0]["text"] == "earlier"
         state.on_action_units(["AU12"], [0.5], now=2.0)
         update = receive_until(ws, lambda m: "aus" in m.get("sections", {}))
-        assert update["sections"]["aus"] == {"values": {"AU12": 0.5}, "channels": [0.5]}
+        state.on_head_gaze([0.1, 0.0, 0.0], [0.2, 0.0])
+        update = receive_until(ws, lambda m: m.get("sections", {}).get("aus", {}).get("eye") == [0.2, 0.0])
+        assert update["sections"]["aus"] == {"values": {"AU12": 0.5}, "head": [0.1, 0.0, 0.0], "eye": [0.2, 0.0],
+                                             "channels": [0.5, 0.2]}
         ws.send(json.dumps({"type": "say", "text": "  hello   there "}))
         reply = receive_until(ws, lambda m: m["type"] in ("said", "error"))
         assert reply == {"type": "said", "id": "dash-1", "text": "hello there"} and said == ["hello there"]

@@ -14,7 +14,7 @@ import threading
 import time
 
 from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_from_msg, run_node, stamp_seconds
-from avatar_msgs.msg import ActionUnits, AffectAnalysis, EmotionState, FaceDetections, Utterance
+from avatar_msgs.msg import ActionUnits, AffectAnalysis, EmotionState, FaceDetections, HeadGaze, Utterance
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -71,6 +71,7 @@ class DashboardNode(LifecycleNode):
             *(self.create_subscription(EmotionState, f"affect/{source}", self._on_emotion, 10)
               for source in ("text", "voice", "face", "fused")),
             self.create_subscription(ActionUnits, "face/action_units", self._on_action_units, 10),
+            self.create_subscription(HeadGaze, "face/head_gaze", self._on_head_gaze, 10),
             self.create_subscription(FaceDetections, "face/detections", self._on_detections, 10),
             self.create_subscription(Image, "camera/image_raw", self.state.on_image, image_qos),
         ]
@@ -121,7 +122,8 @@ class DashboardNode(LifecycleNode):
             self.state, c.host, c.port, say=self._say,
             mesh=model.payload() if model is not None else None,
             encode_image=jpeg_encoder(c.image_width, c.jpeg_quality, encoder_input),
-            mesh_to_channels=(lambda aus: [round(float(v), 4) for v in model.channel_values(aus)])
+            mesh_to_channels=(lambda aus, eye_yaw, eye_pitch:
+                              [round(float(v), 4) for v in model.channel_values(aus, eye_yaw, eye_pitch)])
             if model is not None else None,
             rates=Rates(c.au_rate_hz, c.ui_rate_hz, c.image_rate_hz))
         try:
@@ -170,6 +172,9 @@ class DashboardNode(LifecycleNode):
     def _on_action_units(self, msg: ActionUnits) -> None:
         self.state.on_action_units(list(msg.names), list(msg.intensities), time.time())
 
+    def _on_head_gaze(self, msg: HeadGaze) -> None:
+        self.state.on_head_gaze((msg.head_yaw, msg.head_pitch, msg.head_roll), (msg.eye_yaw, msg.eye_pitch))
+
     def _on_detections(self, msg: FaceDetections) -> None:
         faces = [{"id": f.id, "x": f.x, "y": f.y, "width": f.width, "height": f.height, "score": round(f.score, 3)}
                  for f in msg.faces[:16]]
@@ -206,9 +211,9 @@ class DashboardNode(LifecycleNode):
             changed = self.state.changed_since(seen, ["aus"])
             if "aus" not in changed:
                 continue
-            version, aus = changed["aus"]
+            version, face = changed["aus"]
             seen["aus"] = version
-            image = renderer.render(self.model.mesh(aus))
+            image = renderer.render(self.model.mesh(face["values"], *face["eye"]), *face["head"])
             msg = fill_msg(Image(), image, "rgb8")
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.header.frame_id = "face_preview"

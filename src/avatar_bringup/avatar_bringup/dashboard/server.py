@@ -83,7 +83,7 @@ class DashboardServer:
 
     def __init__(self, state: DashboardState, host: str, port: int, say: SayHandler,
                  mesh: tuple[dict, bytes] | None = None, encode_image: ImageEncoder | None = None,
-                 mesh_to_channels: Callable[[dict[str, float]], list[float]] | None = None,
+                 mesh_to_channels: Callable[[dict[str, float], float, float], list[float]] | None = None,
                  rates: Rates | None = None) -> None:
         self.state = state
         self.host = host
@@ -200,9 +200,13 @@ class DashboardServer:
         if name == "image":
             return self._refresh_jpeg()
         if name == "aus":
-            channels = self._channels(payload) if self._channels is not None else None
-            return json.dumps({"values": payload, "channels": channels}, separators=(",", ":"))
+            return json.dumps(self._with_channels(payload), separators=(",", ":"))
         return json.dumps(payload, separators=(",", ":"))
+
+    def _with_channels(self, face: dict[str, Any]) -> dict[str, Any]:
+        """The AU section plus the face model's channel values, so the page only blends (no AU logic in JS)."""
+        channels = self._channels(face["values"], *face["eye"]) if self._channels is not None else None
+        return {**face, "channels": channels}
 
     def _refresh_jpeg(self) -> str | None:
         image = self.state.latest_image()
@@ -244,9 +248,8 @@ class DashboardServer:
         client = _Client(ws)
         hello = {"type": "hello", "sections": self.state.snapshot(), "mesh": self._mesh is not None,
                  "camera": self._jpeg is not None}
-        if "aus" in hello["sections"] and self._channels is not None:
-            aus = hello["sections"]["aus"]
-            hello["sections"]["aus"] = {"values": aus, "channels": self._channels(aus)}
+        if "aus" in hello["sections"]:
+            hello["sections"]["aus"] = self._with_channels(hello["sections"]["aus"])
         await ws.send_str(json.dumps(hello, separators=(",", ":")))
         self._clients.add(client)
         writer = asyncio.create_task(client.write())

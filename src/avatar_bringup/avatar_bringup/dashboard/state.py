@@ -68,6 +68,9 @@ class DashboardState:
     _waiting_fused: list[_Latency] = field(default_factory=list, repr=False)
     _waiting_face: list[_Latency] = field(default_factory=list, repr=False)
     _image: Any = field(default=None, repr=False)
+    _aus: dict[str, float] = field(default_factory=dict, repr=False)
+    _head: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    _eye: tuple[float, float] = (0.0, 0.0)
 
     # -- inputs (executor thread) ------------------------------------------------------------------
     def on_utterance(self, utterance_id: str, text: str, final: bool, speech_end: float, now: float,
@@ -124,12 +127,21 @@ class DashboardState:
         """One AU frame (the 60 Hz stream): stored as is, coalesced by the reader."""
         frame = {str(n): round(min(1.0, max(0.0, _finite(v))), 4) for n, v in zip(names, values, strict=False)}
         with self._lock:
-            self._bump("aus", frame)
+            self._aus = frame
+            self._bump("aus", self._face())
             if self._waiting_face:
                 for row in self._waiting_face:
                     row.face = now
                 self._waiting_face.clear()
                 self._bump("latency", self._latency_rows())
+
+    def on_head_gaze(self, head: Sequence[float], eye: Sequence[float]) -> None:
+        """Head (yaw, pitch, roll) and eye (yaw, pitch) angles in radians, HeadGaze conventions."""
+        limit = math.pi / 2
+        with self._lock:
+            self._head = tuple(round(max(-limit, min(limit, _finite(v))), 4) for v in head[:3])
+            self._eye = tuple(round(max(-limit, min(limit, _finite(v))), 4) for v in eye[:2])
+            self._bump("aus", self._face())
 
     def on_detections(self, faces: list[dict[str, Any]], width: int, height: int) -> None:
         """Face boxes in source-image pixels (the page scales them onto its image)."""
@@ -166,6 +178,10 @@ class DashboardState:
         section = self._sections.setdefault(name, _Section())
         section.version += 1
         section.payload = payload
+
+    def _face(self) -> dict[str, Any]:
+        """The "aus" section: AU values, head and eye angles of the same moment."""
+        return {"values": self._aus, "head": list(self._head), "eye": list(self._eye)}
 
     def _latency_rows(self) -> list[dict[str, Any]]:
         return [row.row() for row in reversed(self._latency.values())]

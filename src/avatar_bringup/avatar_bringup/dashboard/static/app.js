@@ -9,7 +9,7 @@ const LIGHT = normalize([-0.35, 0.45, 1.0]);
 const AMBIENT = 0.3;
 
 const $ = (id) => document.getElementById(id);
-const view = { yaw: 0, pitch: 0, dragging: null };
+const view = { yaw: 0, pitch: 0, dragging: null, head: [0, 0, 0] };
 const face = { mesh: null, verts: null, dirty: true, frames: 0 };
 const page = { said: [], updates: 0 };
 window.dashboard = { face, page, view };  // for tests and the curious
@@ -60,18 +60,23 @@ function drawFace() {
   ctx.fillStyle = "#1a1c22";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   if (!m) return;
-  const cy = Math.cos(view.yaw), sy = Math.sin(view.yaw), cp = Math.cos(view.pitch), sp = Math.sin(view.pitch);
+  // The character's head pose (HeadGaze) plus the viewer's mouse turn.
+  const yaw = view.yaw + view.head[0], pitch = view.pitch + view.head[1], roll = view.head[2];
+  const cy = Math.cos(yaw), sy = Math.sin(yaw), cp = Math.cos(pitch), sp = Math.sin(pitch);
+  const cr = Math.cos(roll), sr = Math.sin(roll);
   const n = m.meta.vertices, v = face.verts;
   const scale = 0.86 * Math.min(canvas.width, canvas.height) / m.extent;
   const px = new Float32Array(n), py = new Float32Array(n), pz = new Float32Array(n);
   const P = new Float32Array(3 * n);
   for (let i = 0; i < n; i++) {
     const x = v[3 * i] - m.centre[0], y = v[3 * i + 1] - m.centre[1], z = v[3 * i + 2] - m.centre[2];
-    // pitch about x, then yaw about y (yaw > 0 turns the nose toward the face's own left, +x)
+    // pitch about x, yaw about y (> 0 turns the nose toward the face's own left, +x), then roll
+    // (> 0 tilts the top of the head toward its right shoulder: counter-clockwise on screen)
     const y1 = cp * y + sp * z, z1 = -sp * y + cp * z;
     const x2 = cy * x + sy * z1, z2 = -sy * x + cy * z1;
-    P[3 * i] = x2; P[3 * i + 1] = y1; P[3 * i + 2] = z2;
-    px[i] = canvas.width / 2 + scale * x2; py[i] = canvas.height / 2 - scale * y1; pz[i] = z2;
+    const x3 = cr * x2 - sr * y1, y3 = sr * x2 + cr * y1;
+    P[3 * i] = x3; P[3 * i + 1] = y3; P[3 * i + 2] = z2;
+    px[i] = canvas.width / 2 + scale * x3; py[i] = canvas.height / 2 - scale * y3; pz[i] = z2;
   }
   const tri = m.meta.triangles, count = tri.length / 3;
   const order = [], shade = new Float32Array(count);
@@ -154,6 +159,7 @@ function bars(container, entries) {
 function showAus(section) {
   const names = Object.keys(section.values).sort();
   bars($("aus"), names.map((k) => [k, section.values[k]]));
+  if (section.head) { view.head = section.head; face.dirty = true; }
   setChannels(section.channels);
 }
 
