@@ -1,4 +1,4 @@
-"""sensor_msgs/Image <-> numpy without cv_bridge (PyPI's cv-bridge is broken; see PLATFORM.md).
+"""sensor_msgs/Image <-> numpy without cv_bridge (PyPI's cv-bridge 1.13 is an old ROS 1 copy, broken with numpy 2).
 
 Functions take any object with the Image fields (height, width, encoding, step, is_bigendian, data),
 so they work on real messages and in tests without rclpy. Every malformed input raises ImageError
