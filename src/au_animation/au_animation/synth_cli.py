@@ -11,10 +11,17 @@ Timeline (JSONL, one event per line, '#' comments allowed), applied at its time 
     {"t": 1.5, "weights": {"happiness": 0.6}, "micro_expression": "disgust", "micro_intensity": 0.8}
     {"t": 2.0, "user_speaking": true}
     {"t": 3.0, "avatar_speaking": true}
-    {"t": 4.0, "weights": {}}
+    {"t": 3.5, "look_at": {"yaw": 20, "pitch": -5}}
+    {"t": 4.0, "weights": {}, "look_at": null}
 
 `weights` replaces the current estimate (labels not listed fall to 0); the other keys are optional.
-Output rows: {"t": seconds, "curves": {name: value}} (JSONL) or t,name,... (CSV).
+`look_at` is the person's direction in degrees (yaw > 0 to the character's left, pitch > 0 up) or null
+(nobody there: idle glances); before the first one nobody is there.
+Output rows: {"t": seconds, "curves": {name: value}} (JSONL) or t,name,... (CSV). Besides the AUs
+(`--curves au`) every frame carries head_yaw, head_pitch, head_roll, eye_yaw, eye_pitch in degrees (gaze =
+head + eye); `--curves arkit` gives the 52 blendshapes (eyeLook* from the eye angles) and Live Link
+Face's nine rotation slots (headYaw ... rightEyeRoll, radians), `--curves metahuman` the CTRL_expressions
+curves (eyeLook* included) and head_yaw, head_pitch, head_roll in degrees.
 """
 
 from __future__ import annotations
@@ -29,12 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 from avatar_common.emotion import sanitize
 
 from au_animation.engine import MODES, PROFILES, Synthesizer
-from au_animation.retarget import MAPS, load_retarget
+from au_animation.retarget import HEAD_GAZE_NAMES, MAPS, load_head_gaze, load_retarget
 
-EVENT_KEYS = {"t", "weights", "micro_expression", "micro_intensity", "user_speaking", "avatar_speaking"}
+EVENT_KEYS = {"t", "weights", "micro_expression", "micro_intensity", "user_speaking", "avatar_speaking", "look_at"}
 
 
 @dataclass
@@ -45,6 +53,8 @@ class Event:
     micro_intensity: float = 0.0
     user_speaking: bool | None = None
     avatar_speaking: bool | None = None
+    look_at: tuple[float, float] | None = None
+    look_at_given: bool = False  # "look_at": null (nobody) differs from no look_at key
     order: int = 0
 
 
@@ -58,6 +68,18 @@ def parse_emotion(text: str) -> tuple[str, float]:
     if not sep or not name.strip() or not math.isfinite(weight):
         raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT (e.g. happiness=0.7), got {text!r}")
     return name.strip(), weight
+
+
+def parse_look_at(value: object) -> tuple[float, float] | None:
+    """{"yaw": deg, "pitch": deg} (pitch optional) or None; ValueError otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "yaw" not in value or set(value) - {"yaw", "pitch"}:
+        raise ValueError('look_at must be {"yaw": deg, "pitch": deg} or null')
+    angles = (value["yaw"], value.get("pitch", 0.0))
+    if any(isinstance(a, bool) or not isinstance(a, int | float) or not math.isfinite(a) for a in angles):
+        raise ValueError("look_at yaw and pitch must be finite numbers (degrees)")
+    return float(angles[0]), float(angles[1])
 
 
 def read_timeline(lines: Iterator[str], source: str = "timeline") -> list[Event]:
@@ -85,6 +107,7 @@ def read_timeline(lines: Iterator[str], source: str = "timeline") -> list[Event]
                 micro_intensity=float(row.get("micro_intensity", 0.0) or 0.0),
                 user_speaking=None if row.get("user_speaking") is None else bool(row["user_speaking"]),
                 avatar_speaking=None if row.get("avatar_speaking") is None else bool(row["avatar_speaking"]),
+                look_at=parse_look_at(row.get("look_at")), look_at_given="look_at" in row,
                 order=len(events),
             ))
         except (ValueError, KeyError, TypeError) as exc:
@@ -93,6 +116,8 @@ def read_timeline(lines: Iterator[str], source: str = "timeline") -> list[Event]
 
 
 def apply_event(synth: Synthesizer, event: Event) -> None:
+    if event.look_at_given:
+        synth.set_look_at(*(event.look_at or (None, None)))
     if event.user_speaking is not None:
         synth.set_user_speaking(event.user_speaking, event.t)
     if event.avatar_speaking is not None:
@@ -106,13 +131,26 @@ def apply_event(synth: Synthesizer, event: Event) -> None:
 
 def synthesize(events: list[Event], duration: float, fps: float, mode: str = "dynamic", profile: str = "felt",
                curves: str = "au", seed: int = 0, life: bool = True) -> tuple[tuple[str, ...], Iterator[tuple]]:
-    """Output names and a generator of (t, values) frames; frame i is at t = i / fps."""
+    """Output names and a generator of (t, values) frames; frame i is at t = i / fps (see the module doc)."""
     synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
-    names: tuple[str, ...] = synth.channels
-    convert = None
-    if curves != "au":
+    gaze = load_head_gaze()
+    if curves == "au":
+        names: tuple[str, ...] = synth.channels + HEAD_GAZE_NAMES
+    else:
         convert = load_retarget(curves).bind(synth.channels)
-        names = convert.names
+        eye_names = gaze.arkit_names if curves == "arkit" else gaze.metahuman_names
+        eye_index = [convert.names.index(n) for n in eye_names]
+        eye_values = gaze.arkit if curves == "arkit" else gaze.metahuman
+        extra = gaze.livelink_names if curves == "arkit" else HEAD_GAZE_NAMES[:3]
+        names = convert.names + extra
+
+    def with_gaze(values: np.ndarray) -> np.ndarray:
+        pose = synth.head_gaze
+        if curves == "au":
+            return np.concatenate([values, pose])
+        out = convert(values)
+        out[eye_index] = eye_values(pose)
+        return np.concatenate([out, gaze.livelink(pose) if curves == "arkit" else pose[:3]])
 
     def frames() -> Iterator[tuple]:
         nxt = 0
@@ -121,8 +159,7 @@ def synthesize(events: list[Event], duration: float, fps: float, mode: str = "dy
             while nxt < len(events) and events[nxt].t <= t:
                 apply_event(synth, events[nxt])
                 nxt += 1
-            values = synth.step_array(t)
-            yield t, (convert(values) if convert is not None else values)
+            yield t, with_gaze(synth.step_array(t))
 
     return names, frames()
 
@@ -153,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="emotion weight held from t=0 for the whole duration (repeatable)")
     parser.add_argument("--timeline", type=Path, metavar="FILE",
                         help="JSONL of timed events: {\"t\": s, \"weights\": {...}, \"micro_expression\": ..., "
-                             "\"user_speaking\": bool, \"avatar_speaking\": bool}; '-' reads stdin")
+                             "\"user_speaking\": bool, \"avatar_speaking\": bool, \"look_at\": {\"yaw\": deg, "
+                             "\"pitch\": deg} or null}; '-' reads stdin")
     parser.add_argument("--duration", type=float, default=3.0, metavar="S", help="seconds to render (default 3)")
     parser.add_argument("--fps", type=float, default=60.0, metavar="N", help="frames per second (default 60)")
     parser.add_argument("--mode", choices=MODES, default="dynamic", help="dynamic (rise-hold-fall) or static pose")
