@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from avatar_common.config import ConfigError
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_from_msg, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, RepeatedLog, emotion_from_msg, run_node
 from avatar_common.throttle import Throttle
 from avatar_msgs.msg import ActionUnits, EmotionState, FaceDetections, HeadGaze
 from geometry_msgs.msg import PointStamped
@@ -64,6 +64,7 @@ class ExpressionSynthesizerNode(Node):
         self._step_us: list[float] = []
         self._dropped = 0
         self._problems = 0
+        self._repeated = RepeatedLog(self)
         self._received = 0
 
         self.publisher = self.create_publisher(ActionUnits, "face/action_units", 10)
@@ -196,7 +197,7 @@ class ExpressionSynthesizerNode(Node):
             emotion, problems = emotion_from_msg(payload)
             if problems:
                 self._problems += 1
-                self.get_logger().warning(f"affect/fused: {'; '.join(problems)[:300]}", throttle_duration_sec=5.0)
+                self._repeated("affect/fused", f"affect/fused: {'; '.join(problems)[:300]}")
             self.synth.set_emotion(emotion, t)
         elif kind == "user":
             self.synth.set_user_speaking(payload, t)

@@ -23,6 +23,7 @@ from rclpy.parameter import Parameter
 from avatar_common import config as cfg
 from avatar_common.emotion import Emotion, ordered, sanitize
 from avatar_common.stamps import split_seconds, to_seconds
+from avatar_common.throttle import Throttle
 
 C = TypeVar("C")
 INT64_MAX = 2**63 - 1
@@ -137,6 +138,20 @@ class NodeConfig(Generic[C]):
             self._node.get_logger().info(f"parameter {name}: {getattr(self.config, name)!r} -> {getattr(new, name)!r}")
         self.config = new
         return SetParametersResult(successful=True)
+
+
+class RepeatedLog:
+    """A node's repeated warnings (a flood of bad messages, a device that keeps failing): the first
+    occurrence at once, then at most one line per `period_s` per key with the count in between."""
+
+    def __init__(self, node: Node, period_s: float = 10.0) -> None:
+        self._node = node
+        self._throttle = Throttle(period_s)
+
+    def __call__(self, key: str, text: str, level: str = "warning") -> None:
+        line = self._throttle.message(key, text, time.monotonic())
+        if line is not None:
+            getattr(self._node.get_logger(), level)(line)
 
 
 class Diagnostics:

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 from avatar_common.emotion import Emotion
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_to_msg, run_node
+from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, RepeatedLog, emotion_to_msg, run_node
 from avatar_msgs.msg import EmotionState, FaceDetection, FaceDetections
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -43,6 +43,7 @@ class FaceEmotionNode(LifecycleNode):
         self.stats = {"frames": 0, "faces": 0, "published": 0, "bad_images": 0, "dropped": 0, "last_ms": 0.0}
         self.last_error = ""
         self.load_error = ""
+        self._repeated = RepeatedLog(self)
         self.diag = Diagnostics(self, self._check)  # from construction: a model that fails to load is reported
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class FaceEmotionNode(LifecycleNode):
                 self.process(msg)
             except Exception as e:
                 self.last_error = str(e)
-                self.get_logger().error(f"face processing failed: {e}", throttle_duration_sec=5.0)
+                self._repeated("processing", f"face processing failed: {e}", "error")
 
     def process(self, msg: Image) -> FrameResult | None:
         """Classify one image message and publish the results (called by the worker)."""
@@ -142,7 +143,7 @@ class FaceEmotionNode(LifecycleNode):
         except ImageError as e:
             self.stats["bad_images"] += 1
             self.last_error = str(e)
-            self.get_logger().warning(f"image dropped: {e}", throttle_duration_sec=5.0)
+            self._repeated("image", f"image dropped: {e}")
             return None
         result = pipe.process(gray)
         self.stats["frames"] += 1

@@ -14,7 +14,16 @@ import time
 from functools import partial
 from typing import Any
 
-from avatar_common.node_utils import OK, WARN, Diagnostics, NodeConfig, emotion_from_msg, emotion_to_msg, run_node
+from avatar_common.node_utils import (
+    OK,
+    WARN,
+    Diagnostics,
+    NodeConfig,
+    RepeatedLog,
+    emotion_from_msg,
+    emotion_to_msg,
+    run_node,
+)
 from avatar_msgs.msg import EmotionState
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -24,7 +33,7 @@ from emotion_perception.fusion.core import SOURCE, EmotionFuser, PublishPolicy
 from emotion_perception.fusion.params import FusionParams, default_params, load_params
 
 NODE_NAME = "emotion_fusion"
-PROBLEM_LOG_PERIOD_S = 5.0
+RECENT_PROBLEM_S = 10.0  # diagnostics WARN while an input needed fixing this recently
 
 
 class EmotionFusionNode(Node):
@@ -46,7 +55,7 @@ class EmotionFusionNode(Node):
         self._published = 0
         self._problems = 0
         self._last_problem = ""
-        self._last_problem_log = -math.inf
+        self._repeated = RepeatedLog(self)
         self._last_problem_t = -math.inf
         self._last_alphas: dict[str, float] = {}
         self._update_us = 0.0
@@ -118,16 +127,14 @@ class EmotionFusionNode(Node):
         self._problems += 1
         self._last_problem_t = now
         self._last_problem = f"affect/{modality}: {'; '.join(problems)}"[:300]
-        if now - self._last_problem_log >= PROBLEM_LOG_PERIOD_S:  # one clear line, not a flood at 30 fps
-            self._last_problem_log = now
-            self.get_logger().warning(f"fixed input {self._last_problem}")
+        self._repeated(f"affect/{modality}", f"fixed input {self._last_problem}")  # not a line per frame
 
     def _health(self) -> tuple[int, str, dict[str, Any]]:
         values: dict[str, Any] = {f"received_{m}": n for m, n in self._received.items()}
         values.update({f"alpha_{m}": f"{a:.3f}" for m, a in self._last_alphas.items()})
         values.update(published=self._published, inputs_fixed=self._problems, last_problem=self._last_problem,
                       last_update_us=f"{self._update_us:.0f}")
-        if self._now() - self._last_problem_t < PROBLEM_LOG_PERIOD_S * 2:
+        if self._now() - self._last_problem_t < RECENT_PROBLEM_S:
             return WARN, "running; recent inputs needed fixing", values
         return OK, "running", values
 
