@@ -69,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     rei = sub.add_parser("reindex", help="rebuild metadata.yaml and recover files of a crashed recording")
     rei.add_argument("bag", type=Path)
+
+    res = sub.add_parser("resynth", help="replay affect/fused and the speaking flags through the expression "
+                         "synthesizer under sim time with other parameters; write the new face into a bag",
+                         description="Exact: re-synthesising a resynth output with its recorded plan and "
+                         "parameters reproduces its face/action_units frame for frame (docs/sessions.md).")
+    res.add_argument("bag", type=Path)
+    res.add_argument("-o", "--output", required=True, type=Path, help="bag folder to create")
+    res.add_argument("--params", type=Path, help="ROS 2 parameter file for expression_synthesizer")
+    res.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="one synthesizer parameter, e.g. mode=static or profile=posed (repeatable)")
+    res.add_argument("--namespace", default=None, help="namespace of the session's topics (default: detected)")
+    res.add_argument("--linger", type=float, default=2.0, metavar="S",
+                     help="seconds synthesised after the last input of a new plan (default %(default)s)")
     return parser
 
 
@@ -249,8 +262,54 @@ def _play(reader: Any, connections: list, player: Any, remaps: dict[str, str], o
     return count
 
 
+def cmd_resynth(opts: argparse.Namespace) -> int:
+    from avatar_bringup.bag import resynth
+
+    if opts.linger < 0:
+        raise BagError("--linger must be >= 0")
+    overrides = {**(resynth.load_parameters(opts.params) if opts.params else {}), **resynth.parse_set(opts.set)}
+    with bag_reader.open_bag(opts.bag) as reader:
+        ns = opts.namespace.rstrip("/") if opts.namespace is not None else resynth.namespace_of(
+            [c.topic for c in reader.connections])
+        wanted = {f"{ns}/{t}": t for t in resynth.INPUT_TOPICS}
+        connections = [c for c in reader.connections if c.topic in wanted]
+        inputs = [(stamp, c.topic, bytes(data)) for c, stamp, data in reader.messages(connections=connections)]
+        plan = resynth.make_plan(resynth.Plan.from_custom_data(bag_reader.custom_data(opts.bag)),
+                                 [stamp for stamp, _, _ in inputs], overrides, opts.linger)
+    groups = resynth.group(inputs, plan)
+    writer = BagWriter(opts.output, custom_data=plan.to_custom_data())
+
+    def body(context: Any, _stop: _Stop) -> int:
+        from tqdm import tqdm
+
+        from avatar_bringup.bag_nodes import Resynthesizer
+
+        types_by_topic = {c.topic: c for c in connections}
+        driver = Resynthesizer(context, ns, plan.parameters,
+                               {wanted[t]: c.msgtype for t, c in types_by_topic.items()})
+        try:
+            for topic, conn in types_by_topic.items():
+                writer.add_topic(topic, conn.msgtype, list(conn.ext.offered_qos_profiles), conn.msgdef.data,
+                                 conn.digest or None)
+            out_topic = f"{ns}/{resynth.OUTPUT_TOPIC}"
+            writer.add_topic(out_topic, "avatar_msgs/msg/ActionUnits", driver.output_qos())
+            for k in tqdm(range(plan.frames), desc=f"{PROG} resynth", unit="frame", disable=None, file=sys.stderr):
+                writer.write(out_topic, plan.tick(k), driver.tick(plan.tick(k)))
+                for j, (topic, data) in enumerate(groups[k]):
+                    driver.deliver(wanted[topic], data)
+                    writer.write(topic, resynth.input_log_time(plan, k, j), data)
+        finally:
+            driver.close()
+            writer.close()
+        print(f"{opts.output}: {plan.frames} frames from {len(inputs)} inputs, parameters {plan.parameters}",
+              file=sys.stderr)
+        return 0
+
+    return _ros(body)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "record": cmd_record, "play": cmd_play, "info": cmd_info, "reindex": cmd_reindex,
+    "record": cmd_record, "play": cmd_play, "info": cmd_info, "reindex": cmd_reindex, "resynth": cmd_resynth,
 }
 
 

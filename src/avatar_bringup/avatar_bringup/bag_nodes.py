@@ -157,3 +157,95 @@ def record_namespace(writer: BagWriter, namespace: str, use_sim_time: bool, **kw
 
     return BagRecorder(writer, include=namespace_pattern(namespace),
                        parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)], **kwargs)
+
+
+class Resynthesizer:
+    """Drives a real ExpressionSynthesizerNode under sim time, one frame per /clock step (see bag.resynth).
+
+    Both nodes spin in one executor of `context`. rclpy's EventsExecutor (Jazzy and later) runs
+    callbacks in arrival order, so an input acknowledged before the next /clock step is applied
+    before it; the SingleThreadedExecutor fallback (Humble) runs every ready callback first.
+    """
+
+    def __init__(self, context: Any, namespace: str, parameters: dict[str, Any],
+                 inputs: dict[str, str], wait_s: float = 10.0) -> None:
+        """`inputs`: topic (relative to `namespace`) -> type name; `parameters`: the synthesizer's."""
+        from au_animation.expression_node import ExpressionSynthesizerNode
+        from rclpy.parameter import Parameter
+
+        quiet = {"context": context, "namespace": namespace or "/", "start_parameter_services": False,
+                 "enable_rosout": False}
+        overrides = [Parameter(k, value=v) for k, v in parameters.items()]
+        self.synth = ExpressionSynthesizerNode(**quiet, parameter_overrides=[
+            *overrides, Parameter("use_sim_time", value=True)])
+        self.driver = Node("avatar_bag_resynth", **quiet)
+        self.wait_s = wait_s
+        self.frames: list[bytes] = []
+        self.driver.create_subscription(message_class("avatar_msgs/msg/ActionUnits"), "face/action_units",
+                                        self.frames.append, QoSProfile(depth=1000), raw=True)
+        self.clock = self.driver.create_publisher(ClockMsg, CLOCK_TOPIC, 10)
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.inputs = {topic: self.driver.create_publisher(message_class(t), topic, reliable)
+                       for topic, t in inputs.items()}
+        self.executor = _fast_executor(context)
+        self.executor.add_node(self.synth)
+        self.executor.add_node(self.driver)
+        self._clock_msg = ClockMsg()
+        self._spin_until(lambda: all(p.get_subscription_count() for p in (self.clock, *self.inputs.values()))
+                         and self.driver.count_publishers("face/action_units") > 0, "the synthesizer's topics")
+
+    def output_qos(self) -> list:
+        return [bag_qos.to_bag(i.qos_profile) for i in self.driver.get_publishers_info_by_topic("face/action_units")]
+
+    def tick(self, t_ns: int) -> bytes:
+        """Set the sim clock to `t_ns` and return the frame the synthesizer publishes for it."""
+        want = len(self.frames) + 1
+        self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = split_ns(t_ns)
+        self.clock.publish(self._clock_msg)
+        self._spin_until(lambda: len(self.frames) >= want, f"the frame at {t_ns} ns")
+        return self.frames[-1]
+
+    def deliver(self, topic: str, data: bytes) -> None:
+        """Publish one input and wait until the synthesizer's reader holds it (reliable acknowledgement)."""
+        publisher = self.inputs[topic]
+        publisher.publish(data)
+        if not publisher.wait_for_all_acked(Duration(seconds=self.wait_s)):
+            raise BagError(f"the synthesizer did not acknowledge {topic} within {self.wait_s:g} s")
+        _settle(self.executor)
+
+    def close(self) -> None:
+        for node in (self.driver, self.synth):
+            self.executor.remove_node(node)
+            node.destroy_node()
+        self.executor.shutdown()
+
+    def _spin_until(self, done: Callable[[], bool], what: str) -> None:
+        end = time.monotonic() + self.wait_s
+        while not done():
+            if time.monotonic() > end:
+                raise BagError(f"timed out after {self.wait_s:g} s waiting for {what}")
+            self.executor.spin_once(timeout_sec=0.01)
+
+
+def _fast_executor(context: Any) -> Any:
+    try:
+        from rclpy.experimental import EventsExecutor
+    except ImportError:  # Humble
+        from rclpy.executors import SingleThreadedExecutor
+
+        return SingleThreadedExecutor(context=context)
+    return EventsExecutor(context=context)
+
+
+def _settle(executor: Any) -> None:
+    """SingleThreadedExecutor: run every ready callback now. EventsExecutor: nothing (callbacks run in order)."""
+    from rclpy.executors import SingleThreadedExecutor, TimeoutException
+
+    if not isinstance(executor, SingleThreadedExecutor):
+        return
+    while True:
+        try:
+            handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0)
+        except TimeoutException:
+            return
+        handler()
