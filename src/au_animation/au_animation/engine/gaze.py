@@ -295,6 +295,11 @@ class GazeController:
         self._last_t: float | None = None
         self.pose = HeadGaze()
 
+    @property
+    def averted(self) -> bool:
+        """The behaviour currently looks away from the target (an aversion or a thinking glance)."""
+        return self._aversion != (0.0, 0.0)
+
     # -- inputs -------------------------------------------------------------------------------------
     def set_target(self, yaw: float | None, pitch: float | None = 0.0) -> bool:
         """The person's direction (deg, head frame) or None (nobody); False (ignored) if not finite.
