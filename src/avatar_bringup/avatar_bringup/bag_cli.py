@@ -293,6 +293,7 @@ def cmd_resynth(opts: argparse.Namespace) -> int:
                                  conn.digest or None)
             out_topic = f"{ns}/{resynth.OUTPUT_TOPIC}"
             writer.add_topic(out_topic, "avatar_msgs/msg/ActionUnits", driver.output_qos())
+            started = time.monotonic()
             for k in tqdm(range(plan.frames), desc=f"{PROG} resynth", unit="frame", disable=None, file=sys.stderr):
                 writer.write(out_topic, plan.tick(k), driver.tick(plan.tick(k)))
                 for j, (topic, data) in enumerate(groups[k]):
@@ -301,7 +302,9 @@ def cmd_resynth(opts: argparse.Namespace) -> int:
         finally:
             driver.close()
             writer.close()
-        print(f"{opts.output}: {plan.frames} frames from {len(inputs)} inputs, parameters {plan.parameters}",
+        took = time.monotonic() - started
+        print(f"{opts.output}: {plan.frames} frames from {len(inputs)} inputs in {took:.2f} s "
+              f"({plan.frames * plan.step_ns * 1e-9 / max(took, 1e-9):.0f}x real time), parameters {plan.parameters}",
               file=sys.stderr)
         return 0
 
