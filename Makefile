@@ -18,6 +18,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   - run the stack on a scripted text conversation (no mic, camera, GPU or API key)"
+	@echo "               make demo RECORD=DIR also records the session as a rosbag2 (MCAP) bag in DIR"
 	@echo "make test   - lint and run the test suite"
 	@echo "make setup  - only prepare .venv (ROS 2 wheels, pinned packages, avatar_msgs, project)"
 	@echo "make bench  - run the benchmark scripts (JSON on stdout)"
@@ -54,7 +55,7 @@ $(STAMPS)/llm-server: requirements-llm.lock | $(STAMPS)/project
 	@touch $@
 
 demo: setup
-	$(VENV)/bin/avatar-stack $(DEMO_SAY)
+	$(VENV)/bin/avatar-stack $(DEMO_SAY) $(if $(RECORD),--record $(RECORD))
 
 lint: setup
 	$(VENV)/bin/ruff check .
