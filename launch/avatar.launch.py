@@ -2,19 +2,22 @@
 
     ros2 launch avatar_bringup avatar.launch.py [profile:=desktop|unreal|robot_head] [namespace:=/avatar]
         [record:=true] [use_sim_time:=true] [params_file:=my_params.yaml] [audio:=mic] [camera:=0] ...
+        [only:=text_affect,emotion_fusion] [without:=dashboard]
 
 The nodes, their parameters and remappings come from avatar_bringup.graph.resolve(), the same
 definition `avatar-stack` runs in one process. Lifecycle nodes are configured and activated
-automatically.
+automatically, after every start: nodes are respawned when they die (as `avatar-stack --processes`).
 """
 
 from __future__ import annotations
 
 from avatar_bringup.bag.launch import record_command
-from avatar_bringup.graph import DEFAULT_NAMESPACE, DEFAULT_PROFILE, load_definition, resolve
+from avatar_bringup.graph import DEFAULT_NAMESPACE, DEFAULT_PROFILE, load_definition, resolve, split_names
+from avatar_bringup.supervisor import RESPAWN_DELAY_S
 from avatar_common.node_utils import NO_AUTOSTART
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, ExecuteProcess, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessStart
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode, Node
@@ -29,6 +32,8 @@ BASE_ARGUMENTS = {
     "use_sim_time": ("false", "all nodes follow /clock"),
     "record": ("false", "record the session's topics to an MCAP bag (ros2 bag record, or avatar-bag without rosbag2)"),
     "bag": ("", "output folder of the recording (default: ros2 bag's timestamped name)"),
+    "only": ("", "run only these nodes of the profile, comma-separated (e.g. one host's part of the graph)"),
+    "without": ("", "run the profile without these nodes, comma-separated"),
 }
 
 
@@ -56,6 +61,8 @@ def _graph_actions(context, *args, **kwargs):
         namespace=value("namespace"),
         use_sim_time=value("use_sim_time").lower() in ("1", "true", "yes"),
         definition=definition,
+        only=split_names(value("only")),
+        without=split_names(value("without")),
     )
     actions = []
     for spec in graph.nodes:
@@ -67,6 +74,8 @@ def _graph_actions(context, *args, **kwargs):
             "parameters": [spec.parameters],
             "remappings": list(spec.remappings),
             "output": "screen",
+            "respawn": True,  # as avatar-stack --processes restarts a node that dies
+            "respawn_delay": RESPAWN_DELAY_S,
         }
         if not spec.lifecycle:
             actions.append(Node(**node_args))
@@ -78,8 +87,11 @@ def _graph_actions(context, *args, **kwargs):
                 target_lifecycle_node=node, goal_state="inactive",
                 entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                                       transition_id=Transition.TRANSITION_ACTIVATE))])),
-            EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                        transition_id=Transition.TRANSITION_CONFIGURE)),
+            # on every start, the respawns included: a respawned lifecycle node is configured again
+            RegisterEventHandler(OnProcessStart(
+                target_action=node,
+                on_start=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                                      transition_id=Transition.TRANSITION_CONFIGURE))])),
         ]
     if value("record").lower() in ("1", "true", "yes"):
         # ros2 bag record where rosbag2 is installed, else this project's recorder (same bag format)

@@ -90,10 +90,25 @@ def test_broken_definitions_are_rejected(tmp_path: Path) -> None:
         load_definition(bad)
 
 
+def test_only_and_without_run_part_of_the_profile() -> None:
+    names = [n.name for n in resolve("unreal", {"camera": "0"}, only=["camera", "face_emotion"]).nodes]
+    assert names == ["camera", "face_emotion"]
+    names = [n.name for n in resolve("unreal", only=["text_affect", "face_bridge"], without=["face_bridge"]).nodes]
+    assert names == ["text_affect"]
+    full = resolve("desktop")
+    part = resolve("desktop", without=["dashboard", "text_affect"])
+    assert [n for n in full.nodes if n.name not in ("dashboard", "text_affect")] == list(part.nodes)
+    with pytest.raises(GraphError, match="only: 'face_bridge' not in profile 'desktop'"):
+        resolve("desktop", only=["face_bridge"])
+    with pytest.raises(GraphError, match="no node of profile 'desktop' left"):
+        resolve("desktop", only=["camera"])  # in the profile, but the camera input is off
+
+
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("a: [1, 2")
-    for args in (["--profile", "nope"], ["--params-file", str(bad)], ["--list", "--namespace", "9x"]):
+    for args in (["--profile", "nope"], ["--params-file", str(bad)], ["--list", "--namespace", "9x"],
+                 ["--list", "--only", "text_affect,ghost"], ["--processes", "--without", "camera,nope"]):
         proc = subprocess.run([VENV_BIN / "avatar-stack", *args], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, args
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("avatar-stack: error:"), proc.stderr
@@ -107,3 +122,6 @@ def test_cli_list_prints_the_graph() -> None:
     for node in ("text_affect", "emotion_fusion", "expression_synthesizer", "face_bridge"):
         assert f"/avatar/{node}" in proc.stdout
     assert "osc = '127.0.0.1:8000'" in proc.stdout
+    proc = subprocess.run([VENV_BIN / "avatar-stack", "--list", "--only", "text_affect", "--only", "emotion_fusion"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    assert "2 nodes" in proc.stdout and "/avatar/expression_synthesizer" not in proc.stdout

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from avatar_bringup.graph import load_definition, resolve
+from avatar_bringup.graph import GraphError, load_definition, resolve, split_names
+from avatar_bringup.supervisor import RESPAWN_DELAY_S
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "avatar.launch.py"
-STUBBED = ["launch", "launch.actions", "launch.events", "launch.substitutions", "launch_ros",
+STUBBED = ["launch", "launch.actions", "launch.event_handlers", "launch.events", "launch.substitutions", "launch_ros",
            "launch_ros.actions", "launch_ros.event_handlers", "launch_ros.events", "launch_ros.events.lifecycle"]
 
 
@@ -74,7 +75,8 @@ def runner_nodes(profile: str, values: dict[str, str]) -> dict[str, dict]:
 
     definition = load_definition()
     graph = resolve(profile, {k: v for k, v in values.items() if k in definition.arguments and v},
-                    use_sim_time=values.get("use_sim_time") == "true")
+                    use_sim_time=values.get("use_sim_time") == "true",
+                    only=split_names(values.get("only")), without=split_names(values.get("without")))
     out = {}
     for spec in graph.nodes:
         kwargs = node_kwargs(spec, graph.namespace, context=None)
@@ -90,6 +92,9 @@ CASES = [(profile, {}) for profile in ("desktop", "unreal", "robot_head")] + [
     ("desktop", {"audio": "mic", "camera": "0", "use_sim_time": "true"}),
     ("robot_head", {"maestro": "/dev/ttyACM0", "audio": "talk.wav"}),
     ("unreal", {"osc": "off", "livelink": "off", "camera": "off"}),  # `osc:=` is refused by ros2launch
+    ("desktop", {"only": "text_affect"}),  # one host's part of the graph
+    ("unreal", {"only": "emotion_fusion,expression_synthesizer,face_bridge", "camera": "0"}),
+    ("robot_head", {"without": "dashboard,text_affect", "maestro": "/dev/ttyACM0"}),
 ]
 
 
@@ -106,6 +111,7 @@ def test_launch_and_runner_start_the_same_graph(launch_module: types.ModuleType,
         assert got["lifecycle"] == want["lifecycle"], name
         assert got["parameters"] == [want["parameters"]], name
         assert [tuple(r) for r in got["remappings"]] == want["remappings"], name
+        assert got["respawn"] is True and got["respawn_delay"] == RESPAWN_DELAY_S, name
 
 
 def test_launch_brings_lifecycle_nodes_up_and_records(launch_module: types.ModuleType) -> None:
@@ -115,6 +121,9 @@ def test_launch_brings_lifecycle_nodes_up_and_records(launch_module: types.Modul
     assert all(nodes[n]["arguments"] == ["--no-autostart"] for n in lifecycle), "launch drives their transitions"
     changes = [a for a in Recorded.created if type(a).__name__ == "ChangeState"]
     assert len(changes) == 2 * len(lifecycle)  # configure, then activate on reaching 'inactive'
+    on_start = [a for a in Recorded.created if type(a).__name__ == "OnProcessStart"]
+    assert {id(a.kwargs["target_action"]) for a in on_start} == {id(a) for a in actions if type(a).__name__ ==
+                                                                 "LifecycleNode"}, "configured on every (re)start"
     bag = [a for a in actions if type(a).__name__ == "ExecuteProcess"]
     assert len(bag) == 1 and bag[0].kwargs["cmd"][:3] == ["ros2", "bag", "record"]
     assert "/tmp/s1" in bag[0].kwargs["cmd"]
@@ -125,3 +134,9 @@ def test_launch_declares_every_graph_argument(launch_module: types.ModuleType) -
     description = launch_module.generate_launch_description()
     declared = {a.args[0] for a in description.args[0] if type(a).__name__ == "DeclareLaunchArgument"}
     assert set(load_definition().arguments) | {"profile", "namespace", "record", "use_sim_time"} <= declared
+
+
+@pytest.mark.parametrize("values", [{"only": "text_afect"}, {"without": "face_bridge"}])
+def test_launch_refuses_nodes_outside_the_profile(launch_module: types.ModuleType, values: dict[str, str]) -> None:
+    with pytest.raises(GraphError, match="not in profile 'desktop'"):
+        launched_nodes(launch_module, {"profile": "desktop", **values})

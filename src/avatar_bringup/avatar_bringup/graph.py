@@ -8,7 +8,7 @@ rclpy, no launch imports.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -126,6 +126,8 @@ def resolve(
     namespace: str = DEFAULT_NAMESPACE,
     use_sim_time: bool = False,
     definition: GraphDef | None = None,
+    only: Collection[str] = (),
+    without: Collection[str] = (),
 ) -> Graph:
     """The nodes of `profile` with their final parameters.
 
@@ -133,6 +135,8 @@ def resolve(
     parameter YAML: `node_name:` or `/**:` with `ros__parameters:`) < use_sim_time. Arguments:
     definition defaults < profile < `arguments`; a node whose `enabled_if` argument is empty or
     "off" is left out ("off" because `ros2 launch ... camera:=` with an empty value is refused).
+    `only` / `without`: run part of the profile (one host runs perception, another expression);
+    names outside the profile are an error, so a typo never silently runs the wrong part.
     """
     definition = definition or load_definition()
     if profile not in definition.profiles:
@@ -146,8 +150,9 @@ def resolve(
         args[name] = "" if value is None else str(value)
     namespace = _check_namespace(namespace)
     from_file = _read_params_file(params_file) if params_file else {}
+    selected = _select(profile, prof.nodes, only, without)
     specs = []
-    for name in prof.nodes:
+    for name in selected:
         node = definition.nodes[name]
         if node.enabled_if and args[node.enabled_if].strip().lower() in OFF:
             continue
@@ -160,7 +165,26 @@ def resolve(
         specs.append(NodeSpec(name=name, package=node.package, executable=node.executable, plugin=node.plugin,
                               lifecycle=node.lifecycle, parameters=params,
                               remappings=tuple(sorted(node.remappings.items()))))
+    if not specs:
+        raise GraphError(f"no node of profile {profile!r} left to run (only/without and the switched-off inputs)")
     return Graph(profile=profile, namespace=namespace, arguments=args, nodes=tuple(specs))
+
+
+def split_names(value: str | Sequence[str] | None) -> list[str]:
+    """Node names from `a,b` (a launch argument) or repeated/comma-separated CLI values."""
+    if value is None:
+        return []
+    parts = [value] if isinstance(value, str) else list(value)
+    return [n.strip() for part in parts for n in part.split(",") if n.strip()]
+
+
+def _select(profile: str, nodes: Sequence[str], only: Collection[str], without: Collection[str]) -> list[str]:
+    for option, names in (("only", only), ("without", without)):
+        unknown = [n for n in names if n not in nodes]
+        if unknown:
+            raise GraphError(f"{option}: {', '.join(map(repr, unknown))} not in profile {profile!r}; "
+                             f"its nodes: {', '.join(nodes)}")
+    return [n for n in nodes if (not only or n in only) and n not in without]
 
 
 def describe(graph: Graph) -> str:

@@ -80,7 +80,7 @@ class Stack:
             node = cls(**node_kwargs(spec, self.graph.namespace, self.context))
             self.nodes.append(node)
             self.executor.add_node(node)
-            failure = _bring_up(node) if spec.lifecycle else None
+            failure = bring_up(node) if spec.lifecycle else None
             if failure is None:
                 LOG.info("started %s/%s", self.graph.namespace.rstrip("/"), spec.name)
                 continue
@@ -116,7 +116,7 @@ class Stack:
             rclpy.try_shutdown(context=self.context)
 
 
-def _bring_up(node: Node) -> str | None:
+def bring_up(node: Node) -> str | None:
     """Configure and activate a lifecycle node, checking each transition: None, or the one that failed."""
     from rclpy.lifecycle import TransitionCallbackReturn
 

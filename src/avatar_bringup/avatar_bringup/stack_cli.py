@@ -3,6 +3,7 @@
     avatar-stack                                # desktop profile, until Ctrl-C
     avatar-stack --list --profile unreal        # print the graph it would run
     avatar-stack --say "I got the job!" --say "But I'll miss my friends." --gap 4
+    avatar-stack --processes --only text_affect  # one process per node, this host's part of the graph
 
 The nodes, parameters and remappings come from avatar_bringup/config/graph.yaml, the same
 definition `ros2 launch avatar_bringup avatar.launch.py` reads.
@@ -18,7 +19,15 @@ import sys
 import time
 from collections.abc import Sequence
 
-from avatar_bringup.graph import DEFAULT_NAMESPACE, DEFAULT_PROFILE, GraphError, describe, load_definition, resolve
+from avatar_bringup.graph import (
+    DEFAULT_NAMESPACE,
+    DEFAULT_PROFILE,
+    GraphError,
+    describe,
+    load_definition,
+    resolve,
+    split_names,
+)
 
 SHUTDOWN_BUDGET_S = 2.0
 
@@ -41,6 +50,12 @@ def build_parser(arguments: dict[str, tuple[str, str]], profiles: dict[str, str]
                         help="exit (status 2) when a node fails to come up, instead of running without it")
     parser.add_argument("--record", metavar="DIR", default=None,
                         help="record every topic of the namespace into a new rosbag2 (MCAP) bag DIR")
+    parser.add_argument("--only", action="append", default=[], metavar="NODE[,NODE]",
+                        help="run only these nodes of the profile (e.g. one host's part of the graph)")
+    parser.add_argument("--without", action="append", default=[], metavar="NODE[,NODE]",
+                        help="run the profile without these nodes")
+    parser.add_argument("--processes", action="store_true",
+                        help="one process per node; a node that dies is restarted with back-off")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     group = parser.add_argument_group("inputs and outputs (graph arguments)")
     for name, (default, description) in arguments.items():
@@ -61,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=opts.log_level.upper(), format="[%(levelname)s] [%(name)s]: %(message)s")
     overrides = {k[4:]: v for k, v in vars(opts).items() if k.startswith("arg_") and v is not None}
     try:
-        graph = resolve(opts.profile, overrides, opts.params_file, opts.namespace, opts.use_sim_time, definition)
+        graph = resolve(opts.profile, overrides, opts.params_file, opts.namespace, opts.use_sim_time, definition,
+                        only=split_names(opts.only), without=split_names(opts.without))
     except GraphError as exc:
         parser.exit(2, f"avatar-stack: error: {exc}\n")
     if opts.list:
@@ -78,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             writer = BagWriter(opts.record)
         except BagError as exc:
             parser.exit(2, f"avatar-stack: error: --record: {exc}\n")
+    if opts.processes:
+        from avatar_bringup.processes import run_processes
+
+        return run_processes(graph, opts.say, opts.gap, opts.linger, opts.log_level, opts.strict, writer)
     return run(graph, opts.say, opts.gap, opts.linger, opts.log_level, opts.strict, writer)
 
 

@@ -169,20 +169,23 @@ class Diagnostics:
 
     def publish(self) -> None:
         level, message, values = self._check()
-        status = DiagnosticStatus(
-            level=bytes([level]) if isinstance(DiagnosticStatus().level, bytes) else level,
-            name=f"{self._node.get_namespace().rstrip('/')}/{self._node.get_name()}",
-            message=message,
-            hardware_id="avatar",
-            values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()],
-        )
-        array = DiagnosticArray(status=[status])
+        name = f"{self._node.get_namespace().rstrip('/')}/{self._node.get_name()}"
+        array = DiagnosticArray(status=[diagnostic_status(name, level, message, values)])
         array.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(array)
 
     def destroy(self) -> None:
         self._node.destroy_timer(self._timer)
         self._node.destroy_publisher(self._pub)
+
+
+def diagnostic_status(name: str, level: int, message: str, values: dict[str, Any]) -> DiagnosticStatus:
+    """A DiagnosticStatus with `level` 0/1/2 in the field type of this distro (bytes in some)."""
+    return DiagnosticStatus(
+        level=bytes([level]) if isinstance(DiagnosticStatus().level, bytes) else level,
+        name=name, message=message, hardware_id="avatar",
+        values=[KeyValue(key=str(k), value=str(v)) for k, v in values.items()],
+    )
 
 
 def stamp_seconds(stamp: Any) -> float:
