@@ -4,7 +4,8 @@ Bags: `.../face/action_units` (avatar_msgs/ActionUnits, times from the header st
 synthesizer's fixed-rate ticks) and `.../affect/fused` (avatar_msgs/EmotionState, at their log
 times: when the face could react). Types come from the definitions stored in the bag.
 JSONL: au-synth's frame rows {"t": s, "curves": {AU: value}} and timeline rows
-{"t": s, "weights": {label: weight}} in one file, in any order.
+{"t": s, "weights": {label: weight}} in one file, in any order. Only AU channels (AU12, AU12R, ...)
+are analysed; other curves (head and eye angles) are left out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from au_animation.retarget import parse_au
 
 AU_SUFFIX = "face/action_units"
 FUSED_SUFFIX = "affect/fused"
@@ -55,8 +58,8 @@ def load(path: Path | str, name: str | None = None) -> Session:
 def _frames(rows: list[tuple[float, dict[str, float]]]) -> tuple[np.ndarray, list[str], np.ndarray]:
     rows.sort(key=lambda r: r[0])
     names: list[str] = []
-    for _, curves in rows:
-        names.extend(n for n in curves if n not in names)
+    for _, curves in rows:  # AU channels only (au-synth also writes head and eye curves in radians)
+        names.extend(n for n in curves if n not in names and parse_au(n) is not None)
     values = np.array([[curves.get(n, 0.0) for n in names] for _, curves in rows], dtype=float)
     values = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0)
     return np.array([r[0] for r in rows], dtype=float), names, values.reshape(len(rows), len(names))
