@@ -117,7 +117,8 @@ def test_neck_and_eye_servos_follow_the_angles() -> None:
     now = [0.0]
     bridges = BridgeSet(BridgeConfig(), clock=lambda: now[0], servo_sink=lambda t, p: poses.append(p.copy()))
     bridges.start()
-    row = parse_jsonl_row('{"t": 0, "curves": {"AU12": 0.4, "head_yaw": 20, "head_pitch": -10, "eye_yaw": -8}}')
+    row = parse_jsonl_row('{"t": 0, "curves": {"AU12": 0.4}, "head_gaze": {"head_yaw": 20, "head_pitch": -10, '
+                          '"eye_yaw": -8}}')
     for i in range(1, 150):
         now[0] = i * 0.02
         bridges.push(Frame(now[0], dict(row.aus), dict(row.curves)), now[0])

@@ -17,11 +17,12 @@ Timeline (JSONL, one event per line, '#' comments allowed), applied at its time 
 `weights` replaces the current estimate (labels not listed fall to 0); the other keys are optional.
 `look_at` is the person's direction in degrees (yaw > 0 to the character's left, pitch > 0 up) or null
 (nobody there: idle glances); before the first one nobody is there.
-Output rows: {"t": seconds, "curves": {name: value}} (JSONL) or t,name,... (CSV). Besides the AUs
-(`--curves au`) every frame carries head_yaw, head_pitch, head_roll, eye_yaw, eye_pitch in degrees (gaze =
-head + eye); `--curves arkit` gives the 52 blendshapes (eyeLook* from the eye angles) and Live Link
-Face's nine rotation slots (headYaw ... rightEyeRoll, radians), `--curves metahuman` the CTRL_expressions
-curves (eyeLook* included) and head_yaw, head_pitch, head_roll in degrees.
+Output rows: {"t": seconds, "curves": {name: value}, "head_gaze": {name: degrees}} (JSONL) or
+t,name,...,head_yaw,...,eye_pitch (CSV). Every frame carries head_yaw, head_pitch, head_roll, eye_yaw,
+eye_pitch in degrees (gaze = head + eye), apart from the curves, so "curves" stay AU intensities
+(`--curves au`) or rig curves; `--curves arkit` gives the 52 blendshapes (eyeLook* from the eye angles)
+and Live Link Face's nine rotation slots (headYaw ... rightEyeRoll, radians), `--curves metahuman` the
+CTRL_expressions curves (eyeLook* included).
 """
 
 from __future__ import annotations
@@ -131,26 +132,26 @@ def apply_event(synth: Synthesizer, event: Event) -> None:
 
 def synthesize(events: list[Event], duration: float, fps: float, mode: str = "dynamic", profile: str = "felt",
                curves: str = "au", seed: int = 0, life: bool = True) -> tuple[tuple[str, ...], Iterator[tuple]]:
-    """Output names and a generator of (t, values) frames; frame i is at t = i / fps (see the module doc)."""
+    """Output curve names and a generator of (t, values, head_gaze) frames; frame i is at t = i / fps.
+
+    `head_gaze` holds the five angles (degrees, HEAD_GAZE_NAMES order); with arkit / metahuman the eyeLook
+    curves come from the eyes, and arkit adds the nine Live Link rotation slots (radians) to the curves.
+    """
     synth = Synthesizer(mode=mode, profile=profile, seed=seed, life=life)
     gaze = load_head_gaze()
-    if curves == "au":
-        names: tuple[str, ...] = synth.channels + HEAD_GAZE_NAMES
-    else:
+    names: tuple[str, ...] = synth.channels
+    if curves != "au":
         convert = load_retarget(curves).bind(synth.channels)
-        eye_names = gaze.arkit_names if curves == "arkit" else gaze.metahuman_names
-        eye_index = [convert.names.index(n) for n in eye_names]
+        eye_index = [convert.names.index(n) for n in (gaze.arkit_names if curves == "arkit" else gaze.metahuman_names)]
         eye_values = gaze.arkit if curves == "arkit" else gaze.metahuman
-        extra = gaze.livelink_names if curves == "arkit" else HEAD_GAZE_NAMES[:3]
-        names = convert.names + extra
+        names = convert.names + (gaze.livelink_names if curves == "arkit" else ())
 
-    def with_gaze(values: np.ndarray) -> np.ndarray:
-        pose = synth.head_gaze
+    def retarget(values: np.ndarray, pose: tuple[float, ...]) -> np.ndarray:
         if curves == "au":
-            return np.concatenate([values, pose])
+            return values
         out = convert(values)
         out[eye_index] = eye_values(pose)
-        return np.concatenate([out, gaze.livelink(pose) if curves == "arkit" else pose[:3]])
+        return np.concatenate([out, gaze.livelink(pose)]) if curves == "arkit" else out
 
     def frames() -> Iterator[tuple]:
         nxt = 0
@@ -159,22 +160,25 @@ def synthesize(events: list[Event], duration: float, fps: float, mode: str = "dy
             while nxt < len(events) and events[nxt].t <= t:
                 apply_event(synth, events[nxt])
                 nxt += 1
-            yield t, with_gaze(synth.step_array(t))
+            values = synth.step_array(t)
+            yield t, retarget(values, synth.head_gaze), synth.head_gaze
 
     return names, frames()
 
 
 def write(names: tuple[str, ...], frames: Iterator[tuple], fmt: str, out: IO[str], digits: int = 5) -> int:
+    """CSV: t, the curves, then the head/eye angles; JSONL: {"t", "curves": {...}, "head_gaze": {...}}."""
     count = 0
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["t", *names])
-        for t, values in frames:
-            writer.writerow([f"{t:.6f}", *(f"{v:.{digits}f}" for v in values)])
+        writer.writerow(["t", *names, *HEAD_GAZE_NAMES])
+        for t, values, pose in frames:
+            writer.writerow([f"{t:.6f}", *(f"{v:.{digits}f}" for v in values), *(f"{v:.3f}" for v in pose)])
             count += 1
     else:
-        for t, values in frames:
-            row = {"t": round(t, 6), "curves": {n: round(float(v), digits) for n, v in zip(names, values, strict=True)}}
+        for t, values, pose in frames:
+            row = {"t": round(t, 6), "curves": {n: round(float(v), digits) for n, v in zip(names, values, strict=True)},
+                   "head_gaze": {n: round(float(v), 3) for n, v in zip(HEAD_GAZE_NAMES, pose, strict=True)}}
             out.write(json.dumps(row, separators=(",", ":")) + "\n")
             count += 1
     return count

@@ -42,7 +42,8 @@ def split(values: Mapping[str, object], t: float = 0.0) -> Frame:
 
 
 def parse_jsonl_row(line: str) -> Frame | None:
-    """One au-synth row {"t": s, "curves": {name: value}} -> Frame; None for blank lines.
+    """One au-synth row {"t": s, "curves": {name: value}, "head_gaze": {name: deg}} -> Frame; None for blank
+    lines. The head/eye angles (optional) join the curves under their names (head_yaw ...).
 
     Also accepts {"t", "names", "intensities"} (an ActionUnits message dumped as JSON).
     Raises ValueError on malformed rows.
@@ -60,7 +61,13 @@ def parse_jsonl_row(line: str) -> Frame | None:
         curves = row["curves"]
         if not isinstance(curves, dict):
             raise ValueError("'curves' must be an object")
-        return split(curves, t)
+        frame = split(curves, t)
+        angles = row.get("head_gaze")
+        if angles is not None:
+            if not isinstance(angles, dict):
+                raise ValueError("'head_gaze' must be an object {head_yaw: deg, ...}")
+            frame = with_head_gaze(frame, [angles.get(n, 0.0) for n in HEAD_GAZE_NAMES])
+        return frame
     if "names" in row and "intensities" in row:
         return from_lists(row["names"], row["intensities"], t)
     raise ValueError("row has no 'curves'")
