@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import cv2
-import pytest
 from au_animation.engine import Synthesizer
 from au_animation.engine.gaze_target import Camera, Face, TargetSelector
 from emotion_perception.face.capture import FrameSource
@@ -57,7 +56,6 @@ def expected_direction(box: Face) -> tuple[float, float]:
     return math.degrees(math.atan2(left, forward)), math.degrees(math.atan2(up, math.hypot(forward, left)))
 
 
-@pytest.mark.slow
 def test_gaze_follows_a_face_moving_across_a_video(tmp_path) -> None:
     video = tmp_path / "moving_face.avi"
     corners = make_video(video)
