@@ -174,6 +174,8 @@ class DashboardServer:
         last = {"aus": 0.0, "ui": 0.0, "image": 0.0}
         while True:
             await asyncio.sleep(1.0 / max(self.rates.au_hz, self.rates.ui_hz))
+            if not self._clients:
+                continue  # nobody to send to; a page that connects gets the snapshot in its hello
             now = time.monotonic()
             names = []
             if now - last["aus"] >= 1.0 / self.rates.au_hz:
