@@ -63,6 +63,9 @@ def test_hostile_values_stay_in_range() -> None:
     assert state.snapshot()["aus"]["eye"] == [0.1, -1.5708]
     assert snap["emotions"]["fused"]["weights"] == {"happiness": 0.0}
     assert set(snap["emotions"]) == {"fused"}
+    state.on_action_units([f"{i}<img src=x onerror=alert(1)>" for i in range(1000)], [0.5] * 1000, now=2.0)
+    assert len(state.snapshot()["aus"]["values"]) == 64
+    assert all(len(name) <= 16 for name in state.snapshot()["aus"]["values"])
     json.dumps(snap, allow_nan=False)
 
 

@@ -25,6 +25,8 @@ from avatar_common.emotion import CANONICAL_LABELS
 MODALITIES = ("text", "voice", "face", "fused")
 LATENCY_ROWS = 5
 MAX_TEXT = 2000  # characters of one utterance or rationale kept (the page is not a log)
+MAX_AUS = 64  # AU names per frame shown (a frame is about 22); names are cut to MAX_NAME characters
+MAX_NAME = 16
 PLAUSIBLE_ASR_S = 120.0  # an end-of-speech stamp further back than this is another clock (sim time)
 
 
@@ -125,7 +127,8 @@ class DashboardState:
 
     def on_action_units(self, names: Sequence[str], values: Sequence[float], now: float) -> None:
         """One AU frame (the 60 Hz stream): stored as is, coalesced by the reader."""
-        frame = {str(n): round(min(1.0, max(0.0, _finite(v))), 4) for n, v in zip(names, values, strict=False)}
+        frame = {str(n)[:MAX_NAME]: round(min(1.0, max(0.0, _finite(v))), 4)
+                 for n, v in zip(names[:MAX_AUS], values[:MAX_AUS], strict=False)}
         with self._lock:
             self._aus = frame
             self._bump("aus", self._face())

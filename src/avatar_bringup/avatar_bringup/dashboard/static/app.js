@@ -140,13 +140,18 @@ function setupMouse() {
 function bars(container, entries) {
   // entries: [[label, value]]; one row per label, created once, updated in place
   for (const [label, value] of entries) {
-    let row = container.querySelector(`[data-label="${label}"]`);
-    if (!row) {
+    let row = container.querySelector(`[data-label="${CSS.escape(label)}"]`);
+    if (!row) {  // names come from topics: text nodes only, never markup
       row = document.createElement("div");
       row.className = "bar-row";
       row.dataset.label = label;
       row.style.display = "contents";
-      row.innerHTML = `<span>${label}</span><div class="bar"><i></i></div><span class="num"></span>`;
+      const name = document.createElement("span"), bar = document.createElement("div"), num = document.createElement("span");
+      name.textContent = label;
+      bar.className = "bar";
+      bar.appendChild(document.createElement("i"));
+      num.className = "num";
+      row.append(name, bar, num);
       container.appendChild(row);
     }
     const v = Math.max(0, Math.min(1, Number(value) || 0));
