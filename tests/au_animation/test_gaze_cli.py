@@ -29,8 +29,8 @@ def test_look_at_turns_the_gaze_and_null_lets_it_idle(capsys, tmp_path) -> None:
     at = {round(r["t"], 3): r["head_gaze"] for r in rows}
     before, on = at[0.4], at[2.4]
     assert tuple(on) == HEAD_GAZE_NAMES and all(0.0 <= v <= 1.0 for r in rows for v in r["curves"].values())
-    glance = load_gaze_table().behaviour.idle.glance_yaw  # nobody there yet: idle glances
-    assert glance[0] - 2.0 <= before["head_yaw"] + before["eye_yaw"] <= glance[1] + 2.0
+    drift = load_gaze_table().behaviour.idle.drift  # nobody there yet: straight ahead until a first glance
+    assert abs(before["head_yaw"] + before["eye_yaw"]) <= drift + 0.5
     assert on["head_yaw"] + on["eye_yaw"] == pytest.approx(25.0, abs=1.0)
     assert on["head_pitch"] + on["eye_pitch"] == pytest.approx(-5.0, abs=1.0)
     assert on["head_yaw"] > 10.0  # a 25 degree shift brings the head along

@@ -288,8 +288,8 @@ class GazeController:
         self._posture_now = (0.0, 0.0)  # emotion posture yaw, pitch of the current frame
         self._aversion = (0.0, 0.0)
         self._averted = False
-        self._phase_until = 0.0
-        self._glance = (0.0, 0.0)
+        self._glance = (0.0, 0.0)  # idle: straight ahead until the first glance
+        self._phase_until = self._gamma(self.cfg.behaviour.idle.mean_interval, self.cfg.behaviour.idle.cv)
         self._nod_start = math.inf
         self._nod_amp = 0.0
         self._last_t: float | None = None
