@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import socket
 import time
+import urllib.request
 
+import cv2
+import numpy as np
 import pytest
-from avatar_msgs.msg import ActionUnits, EmotionState, HeadGaze, Utterance
+from avatar_msgs.msg import ActionUnits, EmotionState, FaceDetection, FaceDetections, HeadGaze, Utterance
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
@@ -100,3 +103,35 @@ def test_a_busy_port_leaves_the_node_running_without_a_page(ros) -> None:
         au_pub.publish(ActionUnits(names=["AU12"], intensities=[0.5]))
         ros.spin_until(lambda: node.state.snapshot().get("aus", {}).get("values") == {"AU12": 0.5}, 5,
                        "the AU frame stored")
+
+
+def test_camera_image_and_face_boxes_reach_the_page(ros) -> None:
+    from emotion_perception.face.image_io import fill_msg
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    node = make_node(ros, image_rate_hz=20.0)
+    qos = QoSProfile(depth=1)
+    qos.reliability = ReliabilityPolicy.BEST_EFFORT
+    image_pub = ros.tester.create_publisher(Image, "camera/image_raw", qos)
+    boxes_pub = ros.publisher(FaceDetections, "face/detections")
+    ros.wait_for_subscribers(boxes_pub)
+    ws = websocket.create_connection(node.url.replace("http://", "ws://") + "ws", timeout=10)
+    try:
+        ws.recv()  # hello
+        frame = np.zeros((480, 640, 3), dtype=np.uint8)
+        frame[100:300, 200:400] = (0, 0, 255)  # a red square (BGR)
+        image_pub.publish(fill_msg(Image(), frame, "bgr8"))
+        ros.spin_until(lambda: node.state.latest_image() is not None, 10, "the camera frame")
+        boxes_pub.publish(FaceDetections(faces=[FaceDetection(id="face-1", x=200, y=100, width=200, height=200,
+                                                              score=0.9)]))
+        sections: dict = {}
+        recv_json(ws, ros, lambda m: sections.update(m.get("sections", {})) or {"image", "detections"} <= set(sections))
+        assert sections["detections"] == {"faces": [{"id": "face-1", "x": 200, "y": 100, "width": 200, "height": 200,
+                                                     "score": 0.9}], "width": 640, "height": 480}
+        with urllib.request.urlopen(node.url + f"camera.jpg?v={sections['image']['version']}") as r:
+            jpeg = cv2.imdecode(np.frombuffer(r.read(), dtype=np.uint8), cv2.IMREAD_COLOR)
+        assert jpeg.shape == (240, 320, 3)  # downscaled to image_width
+        b, g, red = jpeg[100, 150].astype(int)
+        assert red > 200 and g < 60 and b < 60  # the square, in the right place and colour
+    finally:
+        ws.close()
