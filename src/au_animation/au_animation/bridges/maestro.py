@@ -108,6 +108,11 @@ class MaestroPort:
     def is_open(self) -> bool:
         return self._port is not None
 
+    def open_if_due(self, now: float) -> bool:
+        """Open the port when it is down and a retry is due; True when it was (re)opened just now,
+        i.e. the servos' pose is unknown and the next command must be the neutral pose."""
+        return self._port is None and self.health.retry_due(now) and self._open(now)
+
     def write(self, data: bytes, now: float | None = None) -> bool:
         """Write a command; False when the port is down (retried later) or the write failed."""
         import serial

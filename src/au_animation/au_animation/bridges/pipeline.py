@@ -315,6 +315,8 @@ class BridgeSet:
 
     def _emit(self, now: float, pose: np.ndarray) -> None:
         if self.maestro is not None:
+            if self.maestro.open_if_due(now):  # after a reconnect or a write timeout: neutral first
+                pose = self.servo.restart()
             # Maestro resolution is 0.25 us: round inside [min, max] (ceil/floor at the limits).
             quarters = np.clip(np.round(pose * 4), self._q_low, self._q_high) / 4
             self.maestro.write(mae.targets_command(self._channels, quarters, self._device), now)

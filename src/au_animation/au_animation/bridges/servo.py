@@ -217,6 +217,12 @@ class ServoSafety:
     def at_neutral(self, tolerance: float = 1e-6) -> bool:
         return bool(np.all(np.abs(self.position - self.neutral) <= tolerance))
 
+    def restart(self) -> np.ndarray:
+        """The actuators' pose is unknown (controller reconnected): command neutral now and ramp,
+        slew-limited, from there."""
+        self.position[:] = self.neutral
+        return self.position.copy()
+
     def release(self) -> None:
         """Forget the input: from the next step on, the targets are neutral (stop)."""
         self.last_input = None
