@@ -78,20 +78,6 @@ def descriptor(name: str, spec: cfg.ParamSpec) -> ParameterDescriptor:
     return desc
 
 
-def declare(node: Node, name: str, default: Any, description: str) -> Any:
-    """Deprecated: being replaced by NodeConfig in every node."""
-    node.declare_parameter(name, default, ParameterDescriptor(description=description, dynamic_typing=True))
-    value = node.get_parameter(name).value
-    if value is None or isinstance(default, bool) != isinstance(value, bool):
-        node.get_logger().error(f"parameter {name}={value!r} has the wrong type; using {default!r}")
-        return default
-    try:
-        return type(default)(value)
-    except (TypeError, ValueError):
-        node.get_logger().error(f"parameter {name}={value!r} is unusable; using {default!r}")
-        return default
-
-
 class NodeConfig(Generic[C]):
     """A node's config dataclass (avatar_common.config) as ROS parameters, kept valid at run time.
 
