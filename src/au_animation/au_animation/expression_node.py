@@ -23,7 +23,6 @@ from typing import Any
 
 from avatar_common.config import ConfigError
 from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, RepeatedLog, emotion_from_msg, run_node
-from avatar_common.throttle import Throttle
 from avatar_msgs.msg import ActionUnits, EmotionState, FaceDetections, HeadGaze
 from geometry_msgs.msg import PointStamped
 from rclpy.node import Node
@@ -57,7 +56,6 @@ class ExpressionSynthesizerNode(Node):
         self._gaze_msg = HeadGaze()
         self._camera_k: list[float] | None = None  # from camera/camera_info once a calibrated one arrives
         self.selector = self._selector(config)
-        self._bad_input = Throttle(60.0)
         self._pending: list[tuple[str, Any, int]] = []
         self._latest: dict[str, Any] = {}  # kind -> last payload, re-applied after a rebuild
         self._origin_ns: int | None = None
@@ -159,9 +157,7 @@ class ExpressionSynthesizerNode(Node):
         self.get_logger().info(f"gaze target: camera intrinsics from CameraInfo (fx {camera.fx:.1f} px)")
 
     def _warn_input(self, text: str) -> None:
-        line = self._bad_input.message(text.split(":")[0], text, time.monotonic())
-        if line is not None:
-            self.get_logger().warning(line)
+        self._repeated(text.split(":")[0], text)
 
     # -- timer ---------------------------------------------------------------------------------------
     def tick(self) -> None:
