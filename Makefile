@@ -14,11 +14,12 @@ DEMO_SAY ?= --say "Hello! I just got the job I wanted, I'm so happy!" \
             --say "But my best friend is moving away next week and I'll miss her terribly."
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench clean distclean help llm-server-env
+.PHONY: setup demo demo-text test lint bench clean distclean help llm-server-env
 
 help:
-	@echo "make demo   - run the stack on a scripted text conversation (no mic, camera, GPU or API key)"
-	@echo "               make demo RECORD=DIR also records the session as a rosbag2 (MCAP) bag in DIR"
+	@echo "make demo   - the whole character on a spoken conversation and a face video (no mic, camera, GPU or API key)"
+	@echo "               make demo RECORD=DIR puts the bag, the au-report and summary.json in DIR (default runs/demo-<time>)"
+	@echo "make demo-text - the stack on a scripted text conversation (make demo-text RECORD=DIR records it)"
 	@echo "make test   - lint and run the test suite"
 	@echo "make setup  - only prepare .venv (ROS 2 wheels, pinned packages, avatar_msgs, project)"
 	@echo "make bench  - run the benchmark scripts (JSON on stdout)"
@@ -55,6 +56,9 @@ $(STAMPS)/llm-server: requirements-llm.lock | $(STAMPS)/project
 	@touch $@
 
 demo: setup
+	$(VENV)/bin/avatar-demo $(if $(RECORD),--out $(RECORD))
+
+demo-text: setup
 	$(VENV)/bin/avatar-stack $(DEMO_SAY) $(if $(RECORD),--record $(RECORD))
 
 lint: setup

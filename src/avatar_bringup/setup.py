@@ -29,6 +29,7 @@ setup(
         "avatar-say = avatar_bringup.say_cli:main",
         "dashboard = avatar_bringup.dashboard_node:main",
         "avatar-bag = avatar_bringup.bag_cli:console_main",
+        "avatar-demo = avatar_bringup.demo_cli:console_main",
         ],
     },
 )

