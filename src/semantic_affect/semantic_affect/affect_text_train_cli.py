@@ -16,7 +16,7 @@ from semantic_affect.text.head import MODEL_NAME, default_stem
 from semantic_affect.text.train import model_card, train_offline
 
 RECIPE_OPTIONS = ("members", "hidden", "epochs", "lr", "dropout", "weight_decay", "lexical_features",
-                  "char_features", "lexical_c")
+                  "char_features", "lexical_c", "spoken", "negation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lexical-features", type=int, default=20000, help="word TF-IDF vocabulary size (0 = none)")
     p.add_argument("--char-features", type=int, default=50000, help="char TF-IDF vocabulary size (0 = none)")
     p.add_argument("--lexical-c", type=float, default=1.0, help="inverse L2 strength of the lexical LR")
+    p.add_argument("--spoken", type=float, default=0.0,
+                   help="share of train rows added again in spoken form (0..1; lowercase, no punctuation, fillers)")
+    p.add_argument("--negation", type=int, default=0, choices=(0, 1), help="1 = add the negation templates")
+    p.add_argument("--name", default=MODEL_NAME, help="model name (file stem under models/ unless --out)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for this small MLP)")
     p.add_argument("--no-test", action="store_true", help="do not evaluate on the test split")
     return p
@@ -41,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not 0.0 <= args.spoken <= 1.0:
+        print("affect-text-train: error: --spoken must be within 0..1", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     import torch
 
@@ -51,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"affect-text-train: error: {exc}", file=sys.stderr)
         return 2
     head, report = train_offline(folder, args.cache, {k: getattr(args, k) for k in RECIPE_OPTIONS},
-                                 test=not args.no_test)
-    out = Path(args.out) if args.out else default_stem()
+                                 test=not args.no_test, name=args.name)
+    out = Path(args.out) if args.out else default_stem().with_name(args.name)
     head.save(out)
     (out.parent / "MODEL_CARD.md").write_text(model_card(report, head))
     print(json.dumps(report, indent=1))

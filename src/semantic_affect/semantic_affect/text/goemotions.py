@@ -29,6 +29,8 @@ TO_CANONICAL: dict[str, str] = {
 # Class order of the offline model's outputs (canonical names, data set id order).
 MODEL_LABELS: tuple[str, ...] = tuple(TO_CANONICAL[k] for k in GOEMOTIONS_EKMAN)
 
+CONVERSATIONAL_DEV = Path(__file__).resolve().parents[1] / "data" / "conversational_dev.tsv"
+
 DEFAULT_DIR = Path(__file__).resolve().parents[4] / ".." / "shared" / "datasets" / "goemotions_ekman"
 
 
@@ -73,3 +75,19 @@ def read_split(folder: str | Path, name: str) -> Split:
     for i, ids in enumerate(rows):
         targets[i, ids] = 1.0
     return Split(name, texts, targets)
+
+
+def read_conversational(path: str | Path = CONVERSATIONAL_DEV, name: str = "conversational-dev") -> Split:
+    """A hand-written `label<TAB>text` set (canonical label names, '#' comment header); one label per row.
+    Raises ValueError naming the line of an unknown label or a malformed row."""
+    texts: list[str] = []
+    ids: list[int] = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or parts[0] not in MODEL_LABELS or not parts[1].strip():
+            raise ValueError(f"{path}:{n}: expected '<label>\\t<text>' with a label of {list(MODEL_LABELS)}")
+        ids.append(MODEL_LABELS.index(parts[0]))
+        texts.append(parts[1].strip())
+    return Split(name, texts, np.eye(len(MODEL_LABELS), dtype=np.float32)[ids])

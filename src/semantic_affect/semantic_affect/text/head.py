@@ -138,9 +138,22 @@ def default_stem() -> Path:
     return Path(str(files("semantic_affect") / "models" / MODEL_NAME))
 
 
+def resolve_stem(stem: str | Path | None = None) -> Path:
+    """`stem` as a path; a bare name of a model shipped in the package (e.g. the previous
+    "minilm-tfidf-goemotions-ekman-v1") resolves to that model; None/'' = the default model."""
+    if not stem:
+        return default_stem()
+    path = Path(stem)
+    shipped = default_stem().with_name(str(stem))
+    if len(path.parts) == 1 and not path.with_suffix(".json").exists() and shipped.with_suffix(".json").exists():
+        return shipped
+    return path
+
+
 def load_head(stem: str | Path | None = None) -> Head:
-    """Load and check a head; raises ValueError/FileNotFoundError with a clear reason."""
-    stem = Path(stem) if stem else default_stem()
+    """Load and check a head (a path stem or the name of a shipped model); raises
+    ValueError/FileNotFoundError with a clear reason."""
+    stem = resolve_stem(stem)
     meta = HeadMeta.model_validate(json.loads(stem.with_suffix(".json").read_text()))
     if tuple(meta.labels) != MODEL_LABELS:
         raise ValueError(f"{stem}.json labels {meta.labels} != {list(MODEL_LABELS)}")
