@@ -12,6 +12,7 @@ queued, and the heartbeat closes it after about 20 s). Reported:
 - the stalled client: what the server dropped for it instead of queueing;
 - process RSS sampled every second: start (after a 10 % warm-up), end, max and the least-squares
   slope in MB per minute (0 = no growth);
+- CPU: the whole process and the web server's thread, in percent of one core;
 - the 60 Hz publishing timer's period error (p50/p99 ms): the web server must not delay the executor;
   `--no-dashboard` runs the same publisher alone for the baseline.
 
@@ -46,6 +47,13 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return math.nan
+
+
+def thread_cpu_s(tid: int) -> float:
+    """User + system CPU seconds of one thread of this process (Linux /proc)."""
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -175,6 +183,9 @@ def main() -> int:
     bench.create_timer(1.0 / 60.0, frame)
     start = time.monotonic()
     end = start + opts.seconds
+    cpu_start = time.process_time()
+    server_tid = dashboard.server._thread.native_id if dashboard is not None else None
+    server_cpu_start = thread_cpu_s(server_tid) if server_tid else 0.0
     pages = None
     if dashboard is not None:
         spawn = multiprocessing.get_context("spawn")
@@ -196,6 +207,9 @@ def main() -> int:
         if dashboard is not None and not stats_mid and now >= start + opts.seconds * 0.75:
             stats_mid = dashboard.server.stats()
     final_stats = dashboard.server.stats() if dashboard is not None else {}
+    cpu = {"process_percent": round(100.0 * (time.process_time() - cpu_start) / opts.seconds, 1),
+           "web_thread_percent": round(100.0 * (thread_cpu_s(server_tid) - server_cpu_start) / opts.seconds, 1)
+           if server_tid else None}
     clients = {"rates": [0.0], "leaving": 0}
     if pages is not None:
         while not receiver.poll(0.05):  # keep serving while the pages finish
@@ -220,6 +234,8 @@ def main() -> int:
         "server": final_stats,
         "rss_mb": {"start": round(float(mb[0]), 1), "end": round(float(mb[-1]), 1), "max": round(float(mb.max()), 1),
                    "slope_mb_per_min": round(slope, 3)},
+        "cpu": cpu,
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "timer_period_error_ms": {"p50": round(pct(errors, 50), 2), "p99": round(pct(errors, 99), 2)},
     }
     print(json.dumps(result))
