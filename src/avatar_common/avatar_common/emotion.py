@@ -101,6 +101,9 @@ def valence_arousal(weights: Mapping[str, float]) -> tuple[float, float]:
     return clamp(v, -1.0, 1.0), clamp(a, -1.0, 1.0)
 
 
+MAX_LABELS = 64  # labels read from one estimate: the canonical eight and their aliases, with room to spare
+
+
 def sanitize(
     labels: Sequence[object] | None,
     weights: Sequence[object] | None,
@@ -120,6 +123,9 @@ def sanitize(
     weights = list(weights or [])
     if len(labels) != len(weights):
         problems.append(f"{len(labels)} labels but {len(weights)} weights: extra entries dropped")
+    if min(len(labels), len(weights)) > MAX_LABELS:  # a flood of huge arrays must not stall the 60 Hz frame loop
+        problems.append(f"{min(len(labels), len(weights))} labels: only the first {MAX_LABELS} read")
+        labels, weights = labels[:MAX_LABELS], weights[:MAX_LABELS]
     clean: dict[str, float] = {}
     for raw_label, raw_weight in zip(labels, weights, strict=False):
         label = canonical_label(str(raw_label))
