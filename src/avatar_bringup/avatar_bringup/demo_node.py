@@ -12,6 +12,7 @@ from typing import Any
 
 from avatar_common.node_utils import stamp_seconds
 from avatar_msgs.msg import ActionUnits, AffectAnalysis, AudioChunk, EmotionState, Utterance
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
@@ -43,6 +44,7 @@ class DemoObserver(Node):
         self.timeout_s = timeout_s
         self.done = False
         self.reason = ""
+        self.dashboard_url = ""  # from the dashboard's /diagnostics (it may run in another process)
         self._started = self._now()
         self._settle = SettleDetector()
         self.create_subscription(AudioChunk, "audio/chunks", self._on_audio, 10)
@@ -53,6 +55,7 @@ class DemoObserver(Node):
             self.create_subscription(EmotionState, f"affect/{source}",
                                      lambda msg, s=source: self._on_estimate(s, msg), 50)
         self.create_subscription(ActionUnits, "face/action_units", self._on_frame, 100)
+        self.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.create_timer(0.1, self._check)
 
     # -- callbacks -------------------------------------------------------------------------------
@@ -72,6 +75,12 @@ class DemoObserver(Node):
     def _on_estimate(self, source: str, msg: EmotionState) -> None:
         self.log.estimate(source, list(msg.labels), list(msg.weights), msg.valence, msg.arousal,
                           msg.utterance_id, stamp_seconds(msg.header.stamp), self._now())
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            url = next((kv.value for kv in status.values if kv.key == "url" and kv.value.startswith("http")), "")
+            if url:
+                self.dashboard_url = url
 
     def _on_frame(self, msg: ActionUnits) -> None:
         now = self._now()

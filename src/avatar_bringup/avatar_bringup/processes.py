@@ -176,8 +176,10 @@ def supervisor_node(group: ProcessGroup, context: Any) -> Any:
 
 
 def run_processes(graph: Graph, script: list[str], gap: float, linger: float, log_level: str,
-                  strict: bool = False, writer: Any = None) -> int:
-    """Run `graph` one process per node until SIGINT/SIGTERM (or the script played out); exit status."""
+                  strict: bool = False, writer: Any = None, driver_factory: Any = None) -> int:
+    """Run `graph` one process per node until SIGINT/SIGTERM (or the script played out); exit status.
+
+    `driver_factory(context)`: as in stack_cli.run, a node in this process that drives the run."""
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -204,7 +206,10 @@ def run_processes(graph: Graph, script: list[str], gap: float, linger: float, lo
 
                 sim_time = any(spec.parameters.get("use_sim_time") for spec in graph.nodes)
                 nodes.append(record_namespace(writer, graph.namespace, sim_time, context=context))
-            if script:
+            if driver_factory is not None:
+                driver = driver_factory(context)
+                nodes.append(driver)
+            elif script:
                 from avatar_bringup.conversation_node import ConversationDriver
 
                 driver = ConversationDriver(script, gap=gap, linger=linger, context=context,

@@ -105,7 +105,7 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str, str
         writer=None, driver_factory=None) -> int:
     """`writer`: an open BagWriter that records every topic of the namespace (--record), closed at the end.
 
-    `driver_factory(stack)`: makes the node that drives the run instead of the scripted conversation
+    `driver_factory(context)`: makes the node that drives the run instead of the scripted conversation
     (e.g. the live demo's observer); the run ends when its `done` turns true."""
     from rclpy.logging import LoggingSeverity, set_logger_level
 
@@ -137,7 +137,7 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str, str
             sim_time = any(spec.parameters.get("use_sim_time") for spec in graph.nodes)
             stack.add(record_namespace(writer, graph.namespace, sim_time, context=stack.context))
         if driver_factory is not None:
-            driver = driver_factory(stack)
+            driver = driver_factory(stack.context)
             stack.add(driver)
         elif script:
             from avatar_bringup.conversation_node import ConversationDriver
