@@ -91,10 +91,11 @@ def test_auto_falls_back_to_prompt_only_json(server, caplog):
 
 def test_fixed_mode_is_not_negotiated(server, caplog):
     server.refuse["json_schema"] = llama_cpp_python_refusal()
-    policy = make_policy(server, structured_output="json_schema")
+    policy = make_policy(server, structured_output="json_schema", max_retries=2)
     with caplog.at_level(logging.INFO):
         result = policy.analyze("fixed-0 hello")
     assert result.backend == "fallback:http_500"
+    # neither switched nor retried: the same request would be refused again
     assert formats(server, "fixed-0") == ["json_schema"] and SWITCH not in caplog.text
     policy.close()
     off = make_policy(server, structured_output="off")

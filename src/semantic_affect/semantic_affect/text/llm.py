@@ -133,10 +133,10 @@ class LlmBackend:
             try:
                 completion = self._create(messages, mode, remaining)
             except LlmError as exc:
-                if exc.format_refused:
-                    following = self.negotiation.refused(mode, exc.detail)
-                    if following is not None:
-                        continue
+                if exc.format_refused:  # the same request would be refused again: change it or give up
+                    if self.negotiation.refused(mode, exc.detail) is None:
+                        raise
+                    continue
                 wait = self._retry_wait(exc, retries, deadline, time.monotonic() - started)
                 if wait is None:
                     raise
