@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from avatar_common.stamps import to_ns
+
 from avatar_bringup.bag import reader as bag_reader
 from avatar_bringup.bag.errors import BagError
 from avatar_bringup.bag.playback import PlaybackClock, absolute, check_rate, parse_remaps
@@ -29,6 +31,10 @@ from avatar_bringup.bag.writer import BagWriter, SplitPolicy
 
 PROG = "avatar-bag"
 STATUS_PERIOD_S = 1.0
+# --clock-topics-all: /clock with a message's time goes out this long before the message, and the
+# next /clock change no sooner than this after it, so that subscribers in other processes see the
+# message at its own time (/clock is best effort: no acknowledgement to wait for).
+CLOCK_LEAD_S = 0.002
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="rename a topic")
     play.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     play.add_argument("--clock-hz", type=float, default=100.0, help="/clock rate (default %(default)s)")
+    play.add_argument("--clock-topics-all", action="store_true",
+                      help="also publish /clock with each message's time 2 ms before it (as rosbag2's option): "
+                      "nodes under sim time then see each message at its recorded time")
     play.add_argument("--delay", type=float, default=0.0, metavar="S", help="wait S s before playing")
     play.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
-                      help="wait up to S s until every topic has a subscriber")
+                      help="wait up to S s until every topic (and /clock) has --subscribers subscribers")
+    play.add_argument("--subscribers", type=int, default=1, metavar="N",
+                      help="subscribers per topic to wait for (default %(default)s), e.g. 2: a node and a recorder")
 
     info = sub.add_parser("info", help="topics, types, counts, duration and size of a bag")
     info.add_argument("bag", type=Path)
@@ -82,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--namespace", default=None, help="namespace of the session's topics (default: detected)")
     res.add_argument("--linger", type=float, default=2.0, metavar="S",
                      help="seconds synthesised after the last input of a new plan (default %(default)s)")
+    res.add_argument("--schedule", choices=["grid", "recorded"], default=None,
+                     help="grid: frames at a fixed rate, inputs moved onto it; recorded: a sim-time session's "
+                     "own frame stamps and input times (default: the bag's recorded plan, else grid)")
     return parser
 
 
@@ -221,7 +235,8 @@ def cmd_play(opts: argparse.Namespace) -> int:
                       for c in connections]
             player = BagPlayer(played, clock=not opts.no_clock, context=context)
             try:
-                if opts.wait_for_subscribers and not player.wait_for_subscribers(opts.wait_for_subscribers):
+                if opts.wait_for_subscribers and not player.wait_for_subscribers(opts.wait_for_subscribers,
+                                                                                 opts.subscribers):
                     print(f"{PROG}: warning: not every topic has a subscriber; playing anyway", file=sys.stderr)
                 time.sleep(opts.delay)
                 count = _play(reader, connections, player, remaps, opts, stop)
@@ -255,7 +270,12 @@ def _play(reader: Any, connections: list, player: Any, remaps: dict[str, str], o
                 time.sleep(max(0.0, (min(due, next_clock) - now) * 1e-9))
             if stop.signal is not None:
                 break
+            if opts.clock_topics_all:
+                player.publish_clock(stamp)
+                time.sleep(CLOCK_LEAD_S)
             player.publish(remaps.get(conn.topic, conn.topic), data)
+            if opts.clock_topics_all:  # nor a /clock change right after it
+                next_clock = max(next_clock, time.monotonic_ns() + int(CLOCK_LEAD_S * 1e9))
             count += 1
         if not opts.loop:
             break
@@ -274,9 +294,15 @@ def cmd_resynth(opts: argparse.Namespace) -> int:
         wanted = {f"{ns}/{t}": t for t in resynth.INPUT_TOPICS}
         connections = [c for c in reader.connections if c.topic in wanted]
         inputs = [(stamp, c.topic, bytes(data)) for c, stamp, data in reader.messages(connections=connections)]
-        plan = resynth.make_plan(resynth.Plan.from_custom_data(bag_reader.custom_data(opts.bag)),
-                                 [stamp for stamp, _, _ in inputs], overrides, opts.linger)
-    groups = resynth.group(inputs, plan)
+        recorded = resynth.Plan.from_custom_data(bag_reader.custom_data(opts.bag))
+        stamps = []
+        if (opts.schedule or (recorded.schedule if recorded else "grid")) == "recorded":
+            faces = [c for c in reader.connections if c.topic == f"{ns}/{resynth.OUTPUT_TOPIC}"]
+            stamps = [to_ns(m.header.stamp.sec, m.header.stamp.nanosec) for m in
+                      (reader.deserialize(d, c.msgtype) for c, _, d in reader.messages(connections=faces))]
+        plan = resynth.make_plan(recorded, [stamp for stamp, _, _ in inputs], overrides, opts.linger,
+                                 opts.schedule, stamps)
+    steps = resynth.steps(plan, inputs, stamps)
     writer = BagWriter(opts.output, custom_data=plan.to_custom_data())
 
     def body(context: Any, _stop: _Stop) -> int:
@@ -294,18 +320,20 @@ def cmd_resynth(opts: argparse.Namespace) -> int:
             out_topic = f"{ns}/{resynth.OUTPUT_TOPIC}"
             writer.add_topic(out_topic, "avatar_msgs/msg/ActionUnits", driver.output_qos())
             started = time.monotonic()
-            for k in tqdm(range(plan.frames), desc=f"{PROG} resynth", unit="frame", disable=None, file=sys.stderr):
-                writer.write(out_topic, plan.tick(k), driver.tick(plan.tick(k)))
-                for j, (topic, data) in enumerate(groups[k]):
-                    driver.deliver(wanted[topic], data)
-                    writer.write(topic, resynth.input_log_time(plan, k, j), data)
+            for step in tqdm(steps, desc=f"{PROG} resynth", unit="step", disable=None, file=sys.stderr):
+                if step.topic is None:
+                    writer.write(out_topic, step.log_ns, driver.tick(step.clock_ns))
+                else:
+                    driver.deliver(wanted[step.topic], step.data, step.clock_ns)
+                    writer.write(step.topic, step.log_ns, step.data)
         finally:
             driver.close()
             writer.close()
         took = time.monotonic() - started
+        session_s = (steps[-1].log_ns - steps[0].log_ns) * 1e-9 if steps else 0.0
         print(f"{opts.output}: {plan.frames} frames from {len(inputs)} inputs in {took:.2f} s "
-              f"({plan.frames * plan.step_ns * 1e-9 / max(took, 1e-9):.0f}x real time), parameters {plan.parameters}",
-              file=sys.stderr)
+              f"({session_s / max(took, 1e-9):.0f}x real time), {plan.schedule} schedule, "
+              f"parameters {plan.parameters}", file=sys.stderr)
         return 0
 
     return _ros(body)

@@ -131,11 +131,12 @@ class BagPlayer(Node):
     def publish(self, topic: str, data: bytes) -> None:
         self.publishers_by_topic[topic].publish(data)
 
-    def wait_for_subscribers(self, timeout_s: float) -> bool:
-        """Wait until every publisher has a matched subscription (a recorder discovered it)."""
+    def wait_for_subscribers(self, timeout_s: float, count: int = 1) -> bool:
+        """Wait until every publisher, /clock's included, has `count` matched subscriptions."""
+        publishers = [*self.publishers_by_topic.values(), *([self.clock_publisher] if self.clock_publisher else [])]
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            if all(p.get_subscription_count() > 0 for p in self.publishers_by_topic.values()):
+            if all(p.get_subscription_count() >= count for p in publishers):
                 return True
             time.sleep(0.02)
         return False
@@ -191,6 +192,8 @@ class Resynthesizer:
         self.executor.add_node(self.synth)
         self.executor.add_node(self.driver)
         self._clock_msg = ClockMsg()
+        self._now = 0  # no /clock yet: the synthesizer's sim time reads 0
+        self._ticks = 0
         self._spin_until(lambda: all(p.get_subscription_count() for p in (self.clock, *self.inputs.values()))
                          and self.driver.count_publishers("face/action_units") > 0, "the synthesizer's topics")
 
@@ -199,19 +202,29 @@ class Resynthesizer:
 
     def tick(self, t_ns: int) -> bytes:
         """Set the sim clock to `t_ns` and return the frame the synthesizer publishes for it."""
-        want = len(self.frames) + 1
-        self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = split_ns(t_ns)
-        self.clock.publish(self._clock_msg)
-        self._spin_until(lambda: len(self.frames) >= want, f"the frame at {t_ns} ns")
+        if len(self.frames) != self._ticks:
+            raise BagError(f"the synthesizer published a frame before {t_ns} ns that the schedule has not: "
+                           "the session cannot be reproduced (see docs/sessions.md)")
+        self._ticks += 1
+        self._publish_clock(t_ns)
+        self._spin_until(lambda: len(self.frames) >= self._ticks, f"the frame at {t_ns} ns")
         return self.frames[-1]
 
-    def deliver(self, topic: str, data: bytes) -> None:
-        """Publish one input and wait until the synthesizer's reader holds it (reliable acknowledgement)."""
+    def deliver(self, topic: str, data: bytes, clock_ns: int) -> None:
+        """Deliver one input while the sim clock reads `clock_ns`; return once the synthesizer's reader holds it."""
+        if clock_ns != self._now:
+            self._publish_clock(clock_ns)
+            self._spin_until(lambda: self.synth.get_clock().now().nanoseconds == clock_ns, f"sim time {clock_ns}")
         publisher = self.inputs[topic]
         publisher.publish(data)
         if not publisher.wait_for_all_acked(Duration(seconds=self.wait_s)):
             raise BagError(f"the synthesizer did not acknowledge {topic} within {self.wait_s:g} s")
         _settle(self.executor)
+
+    def _publish_clock(self, t_ns: int) -> None:
+        self._now = t_ns
+        self._clock_msg.clock.sec, self._clock_msg.clock.nanosec = split_ns(t_ns)
+        self.clock.publish(self._clock_msg)
 
     def close(self) -> None:
         for node in (self.driver, self.synth):

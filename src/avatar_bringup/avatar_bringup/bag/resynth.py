@@ -15,6 +15,12 @@ inputs with their arrival clock values). Re-synthesis fixes both on a grid:
 Hence re-synthesising an output bag with its recorded plan and parameters reproduces its frames
 exactly. A live recording is re-synthesised with its inputs moved onto the frame grid (by less
 than one frame period).
+
+The `recorded` schedule instead replays a session recorded under sim time as it happened: /clock
+is set to each recorded frame's stamp (the synthesizer ticks there) and to each input's log time
+before delivering it. It is exact when the recorder logged every input at the clock value the
+synthesizer saw on arrival (both under the same /clock, e.g. `avatar-bag play --clock-topics-all`)
+and recorded from the synthesizer's first tick on (docs/sessions.md).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +45,25 @@ MAX_PER_FRAME = 8  # below the synthesizer's subscription depth (10): nothing is
 KEY = "avatar_resynth"
 
 
+SCHEDULES = ("grid", "recorded")
+
+
 @dataclass(frozen=True)
 class Plan:
+    """How frames are ticked: on a grid (`start_ns + k * step_ns`) or at the recorded frames' stamps."""
+
     start_ns: int
     step_ns: int
     frames: int
     parameters: dict[str, Any] = field(default_factory=dict)
+    schedule: str = "grid"
 
     def tick(self, k: int) -> int:
         return self.start_ns + k * self.step_ns
 
     def to_custom_data(self) -> dict[str, str]:
         return {KEY: json.dumps({"start_ns": self.start_ns, "step_ns": self.step_ns, "frames": self.frames,
-                                 "parameters": self.parameters}, sort_keys=True)}
+                                 "parameters": self.parameters, "schedule": self.schedule}, sort_keys=True)}
 
     @classmethod
     def from_custom_data(cls, data: dict[str, str]) -> Plan | None:
@@ -58,9 +71,23 @@ class Plan:
             return None
         try:
             raw = json.loads(data[KEY])
-            return cls(int(raw["start_ns"]), int(raw["step_ns"]), int(raw["frames"]), dict(raw["parameters"]))
+            schedule = str(raw.get("schedule", "grid"))
+            if schedule not in SCHEDULES:
+                raise ValueError(f"unknown schedule {schedule!r}")
+            return cls(int(raw["start_ns"]), int(raw["step_ns"]), int(raw["frames"]), dict(raw["parameters"]),
+                       schedule)
         except (ValueError, KeyError, TypeError) as exc:
             raise BagError(f"metadata.yaml custom_data {KEY} is damaged ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the driver does: tick a frame (`topic` None) or deliver an input, with the sim clock at `clock_ns`."""
+
+    clock_ns: int
+    log_ns: int
+    topic: str | None = None
+    data: bytes = b""
 
 
 def step_for(parameters: dict[str, Any]) -> int:
@@ -71,11 +98,24 @@ def step_for(parameters: dict[str, Any]) -> int:
 
 
 def make_plan(recorded: Plan | None, input_times: Sequence[int], parameters: dict[str, Any] | None,
-              linger_s: float) -> Plan:
-    """The recorded plan (with `parameters` on top of its own) or a new one covering the inputs + linger."""
+              linger_s: float, schedule: str | None = None, frame_stamps: Sequence[int] = ()) -> Plan:
+    """The recorded plan (with `parameters` on top of its own) or a new one covering the inputs + linger.
+
+    `schedule`: 'grid' or 'recorded' (default: the recorded plan's, else 'grid'); 'recorded' needs the
+    recorded frames' stamps.
+    """
     merged = {**(recorded.parameters if recorded else {}), **(parameters or {})}
+    schedule = schedule or (recorded.schedule if recorded else "grid")
+    if schedule == "recorded":
+        if "rate_hz" in (parameters or {}):
+            raise BagError("the recorded schedule replays the recorded ticks: rate_hz cannot change")
+        if not frame_stamps:
+            raise BagError(f"the recorded schedule needs the bag's {OUTPUT_TOPIC} frames; it has none")
+        if any(b <= a for a, b in pairwise(frame_stamps)):
+            raise BagError(f"the recorded {OUTPUT_TOPIC} stamps do not increase: not a sim-time session")
+        return Plan(frame_stamps[0], 0, len(frame_stamps), merged, "recorded")
     step = step_for(merged)
-    if recorded is not None and recorded.step_ns == step:
+    if recorded is not None and recorded.schedule == "grid" and recorded.step_ns == step:
         return Plan(recorded.start_ns, step, recorded.frames, merged)
     if not input_times:
         raise BagError(f"the bag has no synthesizer input ({', '.join(INPUT_TOPICS)})")
@@ -96,9 +136,21 @@ def group(inputs: Sequence[tuple[int, str, bytes]], plan: Plan) -> list[list[tup
     return groups
 
 
-def input_log_time(plan: Plan, k: int, j: int) -> int:
-    """Where the j-th input delivered after frame k is logged: inside frame k's period, in delivery order."""
-    return plan.tick(k) + 1 + j
+def steps(plan: Plan, inputs: Sequence[tuple[int, str, bytes]], frame_stamps: Sequence[int] = ()) -> list[Step]:
+    """The driver's steps for `plan`. Inputs are (log time, topic, data) in log-time order."""
+    if plan.schedule == "recorded":
+        # Frames before inputs at the same time: the synthesizer ticks as soon as /clock arrives.
+        # Inputs before the first frame arrived before any /clock (clock 0: no /clock published).
+        merged = sorted([(t, 0, i, None, b"") for i, t in enumerate(frame_stamps)]
+                        + [(t, 1, i, topic, data) for i, (t, topic, data) in enumerate(inputs)],
+                        key=lambda e: e[:3])
+        return [Step(t if t >= plan.start_ns else 0, t, topic, data) for t, _, _, topic, data in merged]
+    out = []
+    for k, delivered in enumerate(group(inputs, plan)):
+        out.append(Step(plan.tick(k), plan.tick(k)))
+        # the j-th input after frame k is logged inside frame k's period, in delivery order
+        out += [Step(plan.tick(k), plan.tick(k) + 1 + j, topic, data) for j, (topic, data) in enumerate(delivered)]
+    return out
 
 
 def load_parameters(path: Path | str) -> dict[str, Any]:
