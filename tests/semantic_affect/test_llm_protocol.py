@@ -124,6 +124,23 @@ def test_reply_cut_off_at_max_tokens_is_named(server, caplog):
     policy.close()
 
 
+def test_token_limit_renamed_for_a_server_that_asks(server, caplog):
+    """OpenAI's reasoning models refuse max_tokens (HTTP 400) and name max_completion_tokens."""
+    message = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+               "Use 'max_completion_tokens' instead.")
+    refusal = Reply(status=400, raw_body=json.dumps({"error": {"message": message, "type": "invalid_request_error",
+                                                               "param": "max_tokens"}}))
+    server.refusal_for = lambda body: refusal if "max_tokens" in body else None
+    policy = make_policy(server, max_retries=2)
+    with caplog.at_level(logging.INFO):
+        results = [policy.analyze(f"name-{i} fine") for i in range(2)]
+    assert [r.backend for r in results] == ["llm", "llm"]
+    limits = [{k: v for k, v in r["body"].items() if "tokens" in k} for r in server.requests]
+    assert limits == [{"max_tokens": 256}, {"max_completion_tokens": 256}, {"max_completion_tokens": 256}]
+    assert caplog.text.count("refuses max_tokens") == 1
+    policy.close()
+
+
 # -- retries inside the budget ----------------------------------------------------------------------
 def test_retry_that_fits_is_made(server, caplog):
     calls = {"n": 0}

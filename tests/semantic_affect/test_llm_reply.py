@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from semantic_affect.text.quality import assess, informative_text
 from semantic_affect.text.schema import InvalidReplyError, parse_reply
-from semantic_affect.text.structured import Negotiation, forget, refuses_format, response_format, url_key
+from semantic_affect.text.structured import (
+    Negotiation,
+    forget,
+    refuses_format,
+    refuses_token_field,
+    response_format,
+    url_key,
+)
 
 GOOD = {"weights": {"happiness": 0.8, "surprise": 0.3}, "valence": 0.6, "arousal": 0.5, "confidence": 0.9,
         "rationale": "sounds delighted"}
@@ -84,6 +91,9 @@ def test_refuses_format():
     assert refuses_format(400, "Invalid parameter: 'response_format' of type 'json_schema' is not supported")
     assert not refuses_format(500, "internal error")  # an outage, not a format problem
     assert not refuses_format(429, "too many response_format requests")  # rate limits never switch
+    renamed = "Unsupported parameter: 'max_tokens' ... Use 'max_completion_tokens' instead."
+    assert refuses_token_field(400, renamed, "max_tokens") and not refuses_token_field(500, renamed, "max_tokens")
+    assert not refuses_token_field(400, "max_tokens too large", "max_tokens")
     assert response_format("off") is None
     assert response_format("json_object")["type"] == "json_object" and "schema" in response_format("json_object")
 

@@ -19,7 +19,13 @@ from typing import Any
 from semantic_affect.text.analysis import Analysis
 from semantic_affect.text.prompt import build_messages
 from semantic_affect.text.schema import REPLY_TOKENS, InvalidReplyError, parse_reply
-from semantic_affect.text.structured import Negotiation, refuses_format, response_format, url_key
+from semantic_affect.text.structured import (
+    Negotiation,
+    refuses_format,
+    refuses_token_field,
+    response_format,
+    url_key,
+)
 
 API_KEY_ENV = "OPENAI_API_KEY"
 NO_KEY = "no-key"  # local servers accept any key; the client needs a non-empty one
@@ -33,17 +39,19 @@ class LlmError(RuntimeError):
     """One failed LLM request or analysis; `kind` is a short machine-readable reason.
 
     `status` is the HTTP status (0 when there was none), `retry_after` the wait the server asked
-    for, `format_refused` whether the error says the server does not take our response_format.
+    for, `format_refused` / `token_field_refused` whether the error says the server does not take
+    our response_format / the name of our token limit.
     """
 
     def __init__(self, kind: str, detail: str = "", status: int = 0, retry_after: float | None = None,
-                 format_refused: bool = False) -> None:
+                 format_refused: bool = False, token_field_refused: bool = False) -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
         self.status = status
         self.retry_after = retry_after
         self.format_refused = format_refused
+        self.token_field_refused = token_field_refused
 
 
 def default_log(level: str, message: str) -> None:
@@ -80,7 +88,8 @@ class SecretFilter(logging.Filter):
 class LlmBackend:
     """Structured-output chat completion for one utterance with its conversation context.
 
-    Every request carries `max_tokens`. The request's time limit is what is left of the utterance's
+    Every request carries the token limit (`max_tokens`, or `max_completion_tokens` for a server
+    that asks for it). The request's time limit is what is left of the utterance's
     budget, and a retry (connection error, 408/409/429/5xx) starts only if it can still finish in
     it: its wait (Retry-After or backoff) plus the time a reply from this server usually takes. A
     server that refuses the response format is negotiated down (see `structured`), within the
@@ -123,19 +132,23 @@ class LlmBackend:
         t0 = time.monotonic()
         deadline = t0 + self.timeout_s if deadline is None else deadline
         messages = build_messages(text, context)
-        retries = 0
+        retries, renamed = 0, False
         while True:
-            mode = self.negotiation.mode
+            mode, token_field = self.negotiation.mode, self.negotiation.token_field
             remaining = deadline - time.monotonic()
             if remaining < MIN_ATTEMPT_S:
                 raise LlmError("timeout", f"budget of {deadline - t0:.2g} s spent")
             started = time.monotonic()
             try:
-                completion = self._create(messages, mode, remaining)
+                completion = self._create(messages, mode, token_field, remaining)
             except LlmError as exc:
                 if exc.format_refused:  # the same request would be refused again: change it or give up
                     if self.negotiation.refused(mode, exc.detail) is None:
                         raise
+                    continue
+                if exc.token_field_refused and not renamed:  # once: a server refusing both names is broken
+                    self.negotiation.token_field_refused(token_field, exc.detail)
+                    renamed = True
                     continue
                 wait = self._retry_wait(exc, retries, deadline, time.monotonic() - started)
                 if wait is None:
@@ -148,11 +161,11 @@ class LlmBackend:
             self._observe(time.monotonic() - started)
             return self._analysis(completion, (time.monotonic() - t0) * 1000.0)
 
-    def _create(self, messages: list[dict[str, str]], mode: str, timeout: float) -> Any:
+    def _create(self, messages: list[dict[str, str]], mode: str, token_field: str, timeout: float) -> Any:
         import openai
 
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": self.temperature,
-                                  "max_tokens": self.max_tokens, "timeout": timeout}
+                                  token_field: self.max_tokens, "timeout": timeout}
         fmt = response_format(mode)
         if fmt is not None:
             kwargs["response_format"] = fmt
@@ -163,7 +176,8 @@ class LlmBackend:
         except openai.APIStatusError as exc:
             kind = "rate_limit" if exc.status_code == 429 else f"http_{exc.status_code}"
             raise LlmError(kind, _short(exc), status=exc.status_code, retry_after=_retry_after(exc.response),
-                           format_refused=fmt is not None and refuses_format(exc.status_code, str(exc))) from None
+                           format_refused=fmt is not None and refuses_format(exc.status_code, str(exc)),
+                           token_field_refused=refuses_token_field(exc.status_code, str(exc), token_field)) from None
         except openai.APIConnectionError as exc:
             raise LlmError("connection", _short(exc)) from None
         except openai.OpenAIError as exc:  # response validation, etc.

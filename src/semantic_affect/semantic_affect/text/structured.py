@@ -6,6 +6,10 @@ llama-cpp-python's server refuses it (HTTP 500 naming response_format) but takes
 a refusal that names the response format moves that server one step down json_schema ->
 json_object -> off (prompt only), logged once; the choice is kept for every later request (and for
 clients created later, e.g. after a model change) to the same base URL.
+
+The reply's token limit is negotiated the same way: `max_tokens` is what local servers know, while
+OpenAI's reasoning models refuse it and ask for `max_completion_tokens`; such a refusal switches
+that server to the other name (whatever structured_output says: the limit is always sent).
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ OPENAI_URL = "https://api.openai.com/v1"
 NOT_FORMAT_STATUS = frozenset({401, 403, 404, 408, 429})
 FORMAT_WORDS = ("response_format", "json_schema", "json_object")
 
+TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+
 _lock = threading.Lock()
 _accepted: dict[str, str] = {}  # base URL -> the mode it is known to take
+_token_field: dict[str, str] = {}  # base URL -> the name of the token limit it takes
 
 
 def url_key(base_url: str | None) -> str:
@@ -47,13 +54,20 @@ def refuses_format(status: int, text: str) -> bool:
     return any(word in lowered for word in FORMAT_WORDS)
 
 
+def refuses_token_field(status: int, text: str, field: str) -> bool:
+    """True when an HTTP 400 says the token limit must be sent under the other name."""
+    other = TOKEN_FIELDS[1 - TOKEN_FIELDS.index(field)]
+    return status == 400 and field in text and other in text
+
+
 def forget(base_url: str | None = None) -> None:
     """Drop what was learnt about one server (or all): for a server replaced at the same URL."""
     with _lock:
-        if base_url is None:
-            _accepted.clear()
-        else:
-            _accepted.pop(url_key(base_url), None)
+        for memory in (_accepted, _token_field):
+            if base_url is None:
+                memory.clear()
+            else:
+                memory.pop(url_key(base_url), None)
 
 
 class Negotiation:
@@ -87,3 +101,18 @@ class Negotiation:
             self._log("warn", f"{self.key} refuses response_format {mode} ({detail[:120]}); using {following} "
                               "for this server from now on")
         return current
+
+    @property
+    def token_field(self) -> str:
+        with _lock:
+            return _token_field.get(self.key, TOKEN_FIELDS[0])
+
+    def token_field_refused(self, field: str, detail: str) -> None:
+        """The server wants the token limit under the other name: use it from now on (logged once)."""
+        other = TOKEN_FIELDS[1 - TOKEN_FIELDS.index(field)]
+        with _lock:
+            first = _token_field.get(self.key, TOKEN_FIELDS[0]) == field
+            if first:
+                _token_field[self.key] = other
+        if first:
+            self._log("warn", f"{self.key} refuses {field} ({detail[:120]}); sending {other} from now on")
