@@ -105,6 +105,22 @@ def test_thousands_of_labels_are_read_only_up_to_a_bound() -> None:
     assert len(problems) <= MAX_LABELS + 2 and "3001 labels" in problems[0]
 
 
+def test_unstamped_estimates_do_not_block_a_slow_analysers_results() -> None:
+    """Garbage with unset stamps (receipt time stands in) arrived during an LLM's 0.5 s: its result,
+    stamped with the utterance's time, still counts; properly stamped estimates keep their order."""
+    from avatar_common.emotion import Emotion
+    from emotion_perception.fusion import EmotionFuser
+
+    fuser = EmotionFuser()
+    fuser.ingest("text", Emotion(weights={"anger": 1.0}, confidence=0.0, stamp=0.0), 10.0)
+    problems = fuser.ingest("text", Emotion(weights={"happiness": 0.9}, confidence=0.9, stamp=9.7,
+                                            utterance_id="llm-1"), 10.2)
+    assert not any("dropped" in p for p in problems), problems
+    assert fuser.fuse(10.3).emotion.utterance_id == "llm-1"
+    late = fuser.ingest("text", Emotion(weights={"sadness": 0.9}, confidence=0.9, stamp=9.0), 10.4)
+    assert any("older than the current one" in p for p in late)
+
+
 # -- the running graph, one process per node (real rclpy) --------------------------------------------
 
 HAPPY = "I got the job, I'm so happy, this is wonderful!"

@@ -65,6 +65,7 @@ class _Slot:
     confidence: float
     stamp: float
     utterance_id: str
+    stamped: bool = True  # False: the sender left the stamp unset and the time of receipt stands in
 
 
 @dataclass(frozen=True)
@@ -147,9 +148,13 @@ class EmotionFuser:
             valence, arousal = valence_arousal(clean.weights)
         if clean.micro_expression and clean.micro_intensity > 0.0:
             self._micro = (clean.micro_expression, clean.micro_intensity, stamp)
-        new = _Slot(dict(clean.weights), has_labels, valence, arousal, clean.confidence, stamp, clean.utterance_id)
+        new = _Slot(dict(clean.weights), has_labels, valence, arousal, clean.confidence, stamp, clean.utterance_id,
+                    stamped=clean.stamp > 0.0)
         old = self._slots.get(modality)
-        if old is not None and stamp < old.stamp:
+        # A receipt time is later than the true time of the estimate: it must not make a properly
+        # stamped estimate that arrives after it look out of order (a sender with unset stamps would
+        # otherwise block a slow analyser's results, e.g. an LLM's).
+        if old is not None and old.stamped and stamp < old.stamp:
             self.counts["dropped"] += 1
             problems.append(f"{modality} estimate {old.stamp - stamp:.3f} s older than the current one: dropped")
             return problems
@@ -240,7 +245,7 @@ def _smooth(old: _Slot | None, new: _Slot, cfg: ModalityParams) -> _Slot:
         valence = _bounded((e_old * old.valence + e_new * new.valence) / c)
         arousal = _bounded((e_old * old.arousal + e_new * new.arousal) / c)
     return _Slot(weights, new.has_labels or (old is not None and old.has_labels), valence, arousal,
-                 _unit(c), new.stamp, new.utterance_id or (old.utterance_id if old else ""))
+                 _unit(c), new.stamp, new.utterance_id or (old.utterance_id if old else ""), new.stamped)
 
 
 def _unit(x: float) -> float:
