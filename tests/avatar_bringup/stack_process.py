@@ -47,6 +47,7 @@ class StackProcess:
     def close(self) -> None:
         if self.proc.poll() is None:
             self.terminate()
+        self._log.close()
 
 
 class ProcessDiagnostics:

@@ -356,8 +356,7 @@ def test_utterance_burst_and_a_flood_of_malformed_states(ros, tmp_path: Path) ->
             ros.spin_until(lambda: min(counted()) > 100, 10)
         except TimeoutError:
             raise AssertionError(f"fusion and expression counted {counted()} of {sent[0]} malformed") from None
-        ros.spin_for(1.0)  # the queues of a loaded machine drain
-        session.say(HAPPY, "after-flood")
+        session.say(HAPPY, "after-flood")  # right after the flood: unstamped states may still arrive
         session.reaches_face("after-flood")
         session.assert_stream_healthy()
         assert all(v["restarts"] == "0" for v in session.processes.latest.values()), session.processes.latest

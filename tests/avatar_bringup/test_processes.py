@@ -113,3 +113,27 @@ def test_a_killed_node_is_restarted_and_the_stack_stops_in_order(ros, tmp_path: 
     assert "node emotion_fusion exited (signal SIGKILL); restart 1 in 0.5 s" in log
     assert not [p for p in children if p != pids["emotion_fusion"] and alive(p)], "a node process outlived the stack"
     assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.ros
+def test_strict_stops_the_stack_when_a_node_process_fails_to_come_up(tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.release()
+    params = tmp_path / "bad_model.yaml"
+    params.write_text(f"face_emotion:\n  ros__parameters:\n    model: {tmp_path / 'missing.onnx'}\n")
+    stack = StackProcess(tmp_path, "--strict", "--only", "camera,face_emotion", "--camera", str(video),
+                         "--params-file", str(params))
+    try:
+        code = stack.proc.wait(timeout=120)
+    finally:
+        stack.close()
+    log = stack.log()
+    assert code == 2, log[-3000:]
+    assert "avatar-stack: error: node face_emotion failed to come up (--strict)" in log
+    assert "Traceback" not in log, log[-3000:]
