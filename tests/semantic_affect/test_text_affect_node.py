@@ -203,11 +203,12 @@ def test_parameters_change_at_run_time(ros, server, capfd):
     assert sent["context"] == ["rt-1 oh wow, really?"]  # one turn, as set
     # a shorter budget than the server needs: the next utterance falls back at the new timeout
     server.script("rt-3", Reply(affect_json(anger=0.9), delay=1.5))
-    assert set_params(node, timeout_s=0.5, context_turns=0)[0].successful
+    assert all(r.successful for r in set_params(node, timeout_s=0.5, context_turns=0, model="other-model"))
     pub.publish(utterance("r3", "rt-3 slow now"))
     ros.wait_for_messages(analyses, 3, timeout=10)
     assert analyses[2].backend == "fallback:timeout"
-    assert json.loads(server.requests_for("rt-3")[0]["body"]["messages"][1]["content"])["context"] == []
+    late = server.requests_for("rt-3")[0]["body"]
+    assert json.loads(late["messages"][1]["content"])["context"] == [] and late["model"] == "other-model"
     refused = {name: set_params(node, **{name: value})[0] for name, value in
                (("timeout_s", 500.0), ("structured_output", "yaml"), ("workers", 4), ("threads", 2))}
     assert not any(r.successful for r in refused.values())
