@@ -51,6 +51,24 @@ def test_latency_follows_one_utterance_through_the_graph() -> None:
     assert state.snapshot()["latency"][0]["asr_ms"] is None
 
 
+def test_latency_splits_the_vad_endpoint_from_asr() -> None:
+    """Spoken input: user_speaking turns false 200 ms after the end of speech, the transcript 400 ms later."""
+    state = DashboardState()
+    state.on_user_speaking(True, now=9.0)
+    state.on_user_speaking(False, now=10.2)
+    state.on_utterance("asr-1", "hello", True, speech_end=10.0, now=10.6)
+    state.on_emotion("text", {"happiness": 0.8}, 0.5, 0.3, 0.9, "asr-1", now=10.7)
+    state.on_emotion("fused", {"happiness": 0.6}, 0.4, 0.2, 0.9, "", now=10.71)
+    state.on_action_units(["AU12"], [0.3], now=10.73)
+    row = state.snapshot()["latency"][0]
+    assert row["vad_ms"] == pytest.approx(200.0) and row["asr_ms"] == pytest.approx(400.0)
+    assert row["total_ms"] == pytest.approx(730.0)
+    # an edge from before this utterance's end of speech is not its endpoint
+    state.on_utterance("asr-2", "again", True, speech_end=12.0, now=12.7)
+    row = state.snapshot()["latency"][0]
+    assert row["vad_ms"] is None and row["asr_ms"] == pytest.approx(700.0)
+
+
 def test_hostile_values_stay_in_range() -> None:
     state = DashboardState()
     state.on_action_units(["AU12", "AU45"], [float("nan"), 7.0], now=1.0)

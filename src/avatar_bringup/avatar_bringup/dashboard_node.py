@@ -18,6 +18,7 @@ from avatar_msgs.msg import ActionUnits, AffectAnalysis, EmotionState, FaceDetec
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+from std_msgs.msg import Bool
 
 from avatar_bringup.conversation_node import make_utterance
 from avatar_bringup.dashboard.config import LOOPBACK, DashboardConfig, url
@@ -67,6 +68,7 @@ class DashboardNode(LifecycleNode):
         image_qos.reliability = ReliabilityPolicy.BEST_EFFORT
         self._subs = [
             self.create_subscription(Utterance, "speech/utterance", self._on_utterance, 10),
+            self.create_subscription(Bool, "speech/user_speaking", self._on_user_speaking, 10),
             self.create_subscription(AffectAnalysis, "affect/text_analysis", self._on_analysis, 10),
             *(self.create_subscription(EmotionState, f"affect/{source}", self._on_emotion, 10)
               for source in ("text", "voice", "face", "fused")),
@@ -160,6 +162,9 @@ class DashboardNode(LifecycleNode):
     # -- callbacks (executor thread): store only -----------------------------------------------
     def _on_utterance(self, msg: Utterance) -> None:
         self.state.on_utterance(msg.id, msg.text, msg.final, stamp_seconds(msg.header.stamp), time.time())
+
+    def _on_user_speaking(self, msg: Bool) -> None:
+        self.state.on_user_speaking(bool(msg.data), time.time())
 
     def _on_analysis(self, msg: AffectAnalysis) -> None:
         self.state.on_analysis(msg.utterance_id, msg.backend, msg.model, msg.rationale, msg.latency_ms)

@@ -7,8 +7,9 @@ only what changed and a page that reloads gets everything from `snapshot()`.
 
 Latency figures follow one utterance through the graph, on this process's wall clock (arrival
 times), with the end of speech from the Utterance stamp:
-speech end -> transcript (final Utterance arrives) -> affect (affect/text for its id) -> fused (next
-affect/fused) -> face (next face/action_units frame).
+speech end -> VAD endpoint (speech/user_speaking turns false) -> transcript (final Utterance arrives)
+-> affect (affect/text for its id) -> fused (next affect/fused) -> face (next face/action_units frame).
+Without a speaking edge (typed text), ASR counts from the end of speech.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PLAUSIBLE_ASR_S = 120.0  # an end-of-speech stamp further back than this is anot
 class _Latency:
     utterance_id: str
     speech_end: float | None = None
+    endpoint: float | None = None
     transcript: float | None = None
     affect: float | None = None
     fused: float | None = None
@@ -43,12 +45,15 @@ class _Latency:
         def ms(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else round(1000.0 * (b - a), 1)
 
-        asr = ms(self.speech_end, self.transcript)
-        if asr is not None and not 0.0 <= asr <= 1000.0 * PLAUSIBLE_ASR_S:
-            asr = None
-        return {"id": self.utterance_id, "asr_ms": asr, "text_affect_ms": ms(self.transcript, self.affect),
+        heard = ms(self.speech_end, self.transcript)
+        if heard is not None and not 0.0 <= heard <= 1000.0 * PLAUSIBLE_ASR_S:
+            heard = None
+        vad = ms(self.speech_end, self.endpoint) if heard is not None else None
+        asr = heard if vad is None else ms(self.endpoint, self.transcript)
+        return {"id": self.utterance_id, "vad_ms": vad, "asr_ms": asr,
+                "text_affect_ms": ms(self.transcript, self.affect),
                 "fusion_ms": ms(self.affect, self.fused), "face_ms": ms(self.fused, self.face),
-                "total_ms": ms(self.transcript if asr is None else self.speech_end, self.face)}
+                "total_ms": ms(self.transcript if heard is None else self.speech_end, self.face)}
 
 
 @dataclass
@@ -70,6 +75,7 @@ class DashboardState:
     _waiting_fused: list[_Latency] = field(default_factory=list, repr=False)
     _waiting_face: list[_Latency] = field(default_factory=list, repr=False)
     _image: Any = field(default=None, repr=False)
+    _speaking_off: float | None = None
     _aus: dict[str, float] = field(default_factory=dict, repr=False)
     _head: tuple[float, float, float] = (0.0, 0.0, 0.0)
     _eye: tuple[float, float] = (0.0, 0.0)
@@ -85,11 +91,20 @@ class DashboardState:
             while len(self._utterances) > self.transcript_lines:
                 self._utterances.popitem(last=False)
             if final and utterance_id not in self._latency:
-                self._latency[utterance_id] = _Latency(utterance_id, speech_end=speech_end, transcript=now)
+                off = self._speaking_off
+                endpoint = off if off is not None and speech_end <= off <= now else None
+                self._latency[utterance_id] = _Latency(utterance_id, speech_end=speech_end, endpoint=endpoint,
+                                                       transcript=now)
                 while len(self._latency) > LATENCY_ROWS:
                     self._latency.popitem(last=False)
                 self._bump("latency", self._latency_rows())
             self._bump("transcript", list(self._utterances.values()))
+
+    def on_user_speaking(self, speaking: bool, now: float) -> None:
+        """speech/user_speaking: when it turns false, the VAD decided the person stopped."""
+        if not speaking:
+            with self._lock:
+                self._speaking_off = now
 
     def on_analysis(self, utterance_id: str, backend: str, model: str, rationale: str, latency_ms: float) -> None:
         """The text-affect backend's account of an utterance (shown under it)."""

@@ -213,7 +213,7 @@ function showLatency(rows) {
   const fmt = (x) => (x === null || x === undefined ? "-" : x.toFixed(0));
   $("latency").querySelector("tbody").replaceChildren(...rows.map((r) => {
     const tr = document.createElement("tr");
-    for (const x of [r.id, fmt(r.asr_ms), fmt(r.text_affect_ms), fmt(r.fusion_ms), fmt(r.face_ms), fmt(r.total_ms)]) {
+    for (const x of [r.id, fmt(r.vad_ms), fmt(r.asr_ms), fmt(r.text_affect_ms), fmt(r.fusion_ms), fmt(r.face_ms), fmt(r.total_ms)]) {
       const td = document.createElement("td");
       td.textContent = x;
       tr.appendChild(td);
