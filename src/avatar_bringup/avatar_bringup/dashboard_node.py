@@ -8,6 +8,7 @@ like avatar-say. Optional: the rendered face as sensor_msgs/Image on face/previe
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
 import threading
@@ -70,8 +71,8 @@ class DashboardNode(LifecycleNode):
             self.create_subscription(Utterance, "speech/utterance", self._on_utterance, 10),
             self.create_subscription(Bool, "speech/user_speaking", self._on_user_speaking, 10),
             self.create_subscription(AffectAnalysis, "affect/text_analysis", self._on_analysis, 10),
-            *(self.create_subscription(EmotionState, f"affect/{source}", self._on_emotion, 10)
-              for source in ("text", "voice", "face", "fused")),
+            *(self.create_subscription(EmotionState, f"affect/{source}", functools.partial(self._on_emotion, source),
+                                       10) for source in ("text", "voice", "face", "fused")),
             self.create_subscription(ActionUnits, "face/action_units", self._on_action_units, 10),
             self.create_subscription(HeadGaze, "face/head_gaze", self._on_head_gaze, 10),
             self.create_subscription(FaceDetections, "face/detections", self._on_detections, 10),
@@ -169,9 +170,10 @@ class DashboardNode(LifecycleNode):
     def _on_analysis(self, msg: AffectAnalysis) -> None:
         self.state.on_analysis(msg.utterance_id, msg.backend, msg.model, msg.rationale, msg.latency_ms)
 
-    def _on_emotion(self, msg: EmotionState) -> None:
+    def _on_emotion(self, source: str, msg: EmotionState) -> None:
+        """The topic names the modality (a producer's `source` field may be custom)."""
         emotion, _problems = emotion_from_msg(msg)  # sanitised; the producers log their own problems
-        self.state.on_emotion(msg.source, dict(emotion.weights), emotion.valence, emotion.arousal,
+        self.state.on_emotion(source, dict(emotion.weights), emotion.valence, emotion.arousal,
                               emotion.confidence, emotion.utterance_id, time.time())
 
     def _on_action_units(self, msg: ActionUnits) -> None:
