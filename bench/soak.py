@@ -12,7 +12,10 @@ With --bag DIR the stack also records the session (`avatar-stack --record DIR`),
 each topic's messages/s and bytes/s (serialized CDR payload, read back from the bag): what crosses
 the network when the graph is split across hosts.
 
-Usage: nice .venv/bin/python bench/soak.py [--minutes 30] [--sample-s 60] [--gap 6] [--processes] [--bag DIR]
+Run it without `nice`: the stack inherits the niceness, and the AU gaps then measure how other
+processes on the machine starve it rather than the stack itself.
+
+Usage: .venv/bin/python bench/soak.py [--minutes 30] [--sample-s 60] [--gap 6] [--processes] [--bag DIR]
            [--camera VIDEO] [--audio WAV]
 """
 

@@ -32,6 +32,7 @@ STOP_SLICE_S = 1.0  # how long one child may take before the next one is asked t
 BOOTSTRAP_GUARD = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
 ROS_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR"}
 PR_SET_PDEATHSIG = 1
+MODEL_NODE_NICENESS = 5  # lifecycle (model-heavy) nodes yield the CPU to the 60 Hz frame loop under contention
 
 
 def child_environment(env: dict[str, str]) -> dict[str, str]:
@@ -66,10 +67,10 @@ def child_command(spec: NodeSpec, namespace: str, params_file: Path | None, log_
     return [*cmd, "--log-level", ROS_LEVELS.get(log_level, "WARN")]
 
 
-def _child_setup() -> Callable[[], None]:
+def _child_setup(niceness: int = 0) -> Callable[[], None]:
     """Run in each child before exec: its own process group (a terminal's Ctrl-C reaches only the
-    parent, which stops children in order) and, on Linux, death with the parent (no orphans after
-    a SIGKILL of the stack)."""
+    parent, which stops children in order), `niceness` added, and, on Linux, death with the parent
+    (no orphans after a SIGKILL of the stack)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         prctl = libc.prctl
@@ -78,6 +79,8 @@ def _child_setup() -> Callable[[], None]:
 
     def setup() -> None:
         os.setpgid(0, 0)
+        if niceness:
+            os.nice(niceness)
         if prctl is not None:
             prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -95,7 +98,7 @@ class ProcessGroup:
         self.procs: dict[str, subprocess.Popen] = {}
         self.fatal = ""  # set when --strict and a node refused its configuration
         self._env = child_environment(dict(os.environ))
-        self._setup = _child_setup()
+        self._setups = {s.name: _child_setup(MODEL_NODE_NICENESS if s.lifecycle else 0) for s in graph.nodes}
         self._commands = {s.name: child_command(s, graph.namespace, write_params(s, workdir), log_level, strict)
                           for s in graph.nodes}
 
@@ -117,7 +120,7 @@ class ProcessGroup:
                 LOG.warning("node %s exited (%s); restart %d in %.1f s", name, child.last_exit, child.restarts,
                             delay)
         for name in self.supervisor.due(now):
-            proc = subprocess.Popen(self._commands[name], env=self._env, preexec_fn=self._setup)
+            proc = subprocess.Popen(self._commands[name], env=self._env, preexec_fn=self._setups[name])
             self.procs[name] = proc
             self.supervisor.started(name, proc.pid, now)
             if self.supervisor.children[name].restarts:
