@@ -16,6 +16,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from avatar_common.config import ConfigError
 from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_to_msg, run_node
 from avatar_msgs.msg import AffectAnalysis, EmotionState, Utterance
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -63,6 +64,10 @@ class TextAffectNode(LifecycleNode):
         (calls already running finish with the old one); context_turns is read per utterance."""
         if self._policy is None or not names & POLICY_FIELDS:
             return
+        if self._offline is None and resolve_mode(config.backend, bool(api_key()),
+                                                  config.base_url.strip() or None)[0] == "offline":
+            raise ConfigError("backend: the offline model is not loaded (see the configure log); "
+                              "keep the LLM or reconfigure")
         old = self._policy
         self._policy, why = make_policy(config, self._offline, self._log)
         old.close(cancel=False)
