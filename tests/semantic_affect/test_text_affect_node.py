@@ -251,3 +251,11 @@ def test_diagnostics_from_construction_and_failed_configure(ros):
     assert node._state_machine.current_state[0] == State.PRIMARY_STATE_UNCONFIGURED
     ros.spin_until(lambda: "cannot load the offline model" in statuses()[-1].message, 5, "ERROR diagnostic")
     assert statuses()[-1].level in (2, b"\x02")
+
+
+def test_switch_to_offline_refused_without_the_offline_model(ros, server):
+    node = start_node(ros, backend="llm", base_url=server.base_url, offline_model="/nonexistent/head")
+    assert node.mode == "llm"  # configured: the LLM answers, its failures give neutral
+    result = set_params(node, backend="offline")[0]
+    assert not result.successful and "offline model is not loaded" in result.reason
+    assert node.mode == "llm" and node.params.config.backend == "llm"
