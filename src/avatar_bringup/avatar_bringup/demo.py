@@ -315,18 +315,24 @@ class DemoLog:
 
     # -- figures ---------------------------------------------------------------------------------
     def fused_to_au_ms(self, min_change: float = 0.1) -> list[float]:
-        """affect/fused stamp -> first frame moving towards it, for every fused message that changed
-        some weight by at least `min_change` since the previous one (message stamps only)."""
+        """affect/fused stamp -> first frame in which the AUs of the emotions it raised start to rise,
+        for every fused message that raised an emotion's weight by at least `min_change` since the
+        previous one, where the face is still below that emotion's expected AUs (message stamps only).
+        Falls are left out: a track holds its apex before it releases (the engine's rise-hold-fall
+        timing), which is expression, not latency."""
         stamps = np.asarray(self._stamps)
         out, previous = [], None
         for _, est in self._estimates["fused"]:
-            changed = previous is None or max(abs(est.weights.get(k, 0.0) - previous.weights.get(k, 0.0))
-                                              for k in set(est.weights) | set(previous.weights)) >= min_change
+            before = previous.weights if previous is not None else {}
             previous = est
-            if not changed or not len(stamps):
+            rising = [k for k, w in est.weights.items() if k != "neutral" and w - before.get(k, 0.0) >= min_change]
+            k = int(np.searchsorted(stamps, est.stamp, side="right")) - 1
+            if not rising or k < 0:
                 continue
-            target = self._direction(stamps, est)
-            hit = self._first_departure(stamps, est.stamp, target) if target else None
+            goal, now = expected_face(est.weights, self.prototypes), dict(zip(self.names, self._values[k], strict=True))
+            up = {au: 1.0 for label in rising for au in self.prototypes.get(label, {})
+                  if au in self._expressive and goal.get(au, 0.0) - now.get(au, 0.0) > 0.03}  # still to rise
+            hit = self._first_departure(stamps, est.stamp, up) if up else None
             if hit is not None:
                 out.append(1000.0 * (hit - est.stamp))
         return out

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -88,6 +90,33 @@ def demo_graph(media: DemoMedia, osc_port: int, out: Path, dashboard: str = "on"
     return resolve(PROFILE, arguments, params_file)
 
 
+class LateAudio:
+    """With --processes: the audio capture leaves the supervised graph and starts as its own node
+    process (same command line) once the observer sees the other nodes active."""
+
+    def __init__(self, graph, out: Path, log_level: str) -> None:
+        from avatar_bringup.processes import child_command, write_params
+
+        spec = next(s for s in graph.nodes if s.name == "audio_capture")
+        self.graph = dataclasses.replace(graph, nodes=tuple(s for s in graph.nodes if s is not spec))
+        self.command = child_command(spec, graph.namespace, write_params(spec, out), log_level)
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from avatar_bringup.processes import child_environment
+
+        self.proc = subprocess.Popen(self.command, env=child_environment(dict(os.environ)))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     opts = parser.parse_args(argv)
@@ -122,21 +151,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{PROG}: error: {exc}\n")
     held: dict = {}
 
+    late = LateAudio(graph, out, opts.log_level) if opts.processes else None
+    if late is not None:
+        graph = late.graph
+
     def observer(context) -> DemoObserver:
-        held["observer"] = DemoObserver(media, timeout_s=opts.timeout, context=context, namespace=graph.namespace)
+        held["observer"] = DemoObserver(media, timeout_s=opts.timeout, context=context, namespace=graph.namespace,
+                                        start_audio=late.start if late else None,
+                                        wait_for=tuple(s.name for s in graph.nodes))
         return held["observer"]
 
     print(f"{PROG}: {len(media.turns)} turns from {media.audio.name} ({media.duration_s:.0f} s), face video "
           f"{media.video.name}; models load first", file=sys.stderr, flush=True)
     bag = out / "bag"
     set_logger_level(RECORDER, LoggingSeverity.WARN)  # its per-topic lines would bury the summary
-    if opts.processes:
-        from avatar_bringup.processes import run_processes
+    from avatar_bringup.processes import run_processes
 
-        code = run_processes(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
-    else:
-        code = stack_cli.run(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
-    counter.close()
+    runner = run_processes if opts.processes else stack_cli.run
+    try:
+        code = runner(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
+    finally:
+        counter.close()
+        if late is not None:
+            late.stop()
     obs: DemoObserver | None = held.get("observer")
     if code or obs is None:
         return code or 1

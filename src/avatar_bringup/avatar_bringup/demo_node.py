@@ -8,6 +8,7 @@ the face and the face settled, or at the latest after `timeout_s`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from avatar_common.node_utils import stamp_seconds
@@ -22,6 +23,10 @@ from avatar_bringup.demo import DemoLog, DemoMedia
 TRANSCRIPT_GRACE_S = 12.0  # after the audio ended, stop waiting for transcripts of missed turns
 SETTLE_CAP_S = 6.0  # after the last text estimate, stop even if the face keeps moving (the video drives it)
 TAIL_S = 1.0  # at least this long after the last text estimate, so its expression is recorded rising
+# (relative topic, "pub"/"sub", node): what each node has once it is active, so the conversation can begin
+READY = (("audio/chunks", "sub", "speech_recognizer"), ("speech/utterance", "sub", "text_affect"),
+         ("affect/face", "pub", "face_emotion"), ("affect/fused", "pub", "emotion_fusion"),
+         ("face/action_units", "pub", "expression_synthesizer"))
 
 
 def demo_log(media: DemoMedia) -> DemoLog:
@@ -37,11 +42,16 @@ def demo_log(media: DemoMedia) -> DemoLog:
 class DemoObserver(Node):
     """Subscribes to audio, speech, every estimate and the AU stream; `log` holds what it saw."""
 
-    def __init__(self, media: DemoMedia, timeout_s: float = 100.0, **kwargs: Any) -> None:
+    def __init__(self, media: DemoMedia, timeout_s: float = 100.0, start_audio: Callable[[], None] | None = None,
+                 wait_for: tuple[str, ...] = (), **kwargs: Any) -> None:
+        """`start_audio`: called once the nodes in `wait_for` are active (when they run in other
+        processes that load their models in parallel, audio played earlier would reach nobody)."""
         super().__init__(kwargs.pop("node_name", "demo_observer"), **kwargs)
         self.media = media
         self.log = demo_log(media)
         self.timeout_s = timeout_s
+        self._start_audio = start_audio
+        self._wait_for = [r for r in READY if r[2] in wait_for]
         self.done = False
         self.reason = ""
         self.dashboard_url = ""  # from the dashboard's /diagnostics (it may run in another process)
@@ -92,6 +102,9 @@ class DemoObserver(Node):
         if self.done:
             return
         now = self._now()
+        if self._start_audio is not None and self._active():
+            self._start_audio()
+            self._start_audio = None
         if now - self._started > self.timeout_s:
             self.done, self.reason = True, f"timeout after {self.timeout_s:.0f} s"
             return
@@ -110,6 +123,15 @@ class DemoObserver(Node):
         if since >= TAIL_S and (self._settle.settled() or since >= SETTLE_CAP_S):
             self.done = True
             self.reason = "face settled" if self._settle.settled() else f"face still moving {SETTLE_CAP_S:.0f} s on"
+
+    def _active(self) -> bool:
+        for topic, kind, node in self._wait_for:
+            name = self.resolve_topic_name(topic)
+            infos = self.get_subscriptions_info_by_topic(name) if kind == "sub" else \
+                self.get_publishers_info_by_topic(name)
+            if not any(i.node_name == node for i in infos):
+                return False
+        return True
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
