@@ -21,7 +21,7 @@ from sensor_msgs.msg import Image
 from .face.align import EyeAligner
 from .face.classifier import make_classifier
 from .face.config import FaceEmotionConfig
-from .face.detector import HaarFaceDetector
+from .face.detector import make_detector
 from .face.image_io import ImageError, distro_bridge, fill_msg, msg_to_bgr_or_gray
 from .face.pipeline import FacePipeline, FrameResult
 from .face.tracker import IouTracker
@@ -51,8 +51,8 @@ class FaceEmotionNode(LifecycleNode):
         c = self.params.config
         try:
             clf = make_classifier(c.backend, c.model or None, c.threads)
-            det = HaarFaceDetector(detect_width=c.detect_width, min_face_frac=c.min_face_frac,
-                                   scale_factor=c.scale_factor, min_neighbors=c.min_neighbors)
+            det = make_detector(c.detector, detect_width=c.detect_width, min_face_frac=c.min_face_frac,
+                                scale_factor=c.scale_factor, min_neighbors=c.min_neighbors, threads=c.threads)
         except Exception as e:
             self.load_error = f"cannot load face model ({c.backend}, {c.model or 'shipped'}): {e}"
             self.get_logger().error(self.load_error)

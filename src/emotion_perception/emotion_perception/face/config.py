@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from avatar_common.config import param
 
+from .detector import DETECTORS
+
 BACKENDS = ("onnx", "torch")
 
 
@@ -17,6 +19,8 @@ class FaceEmotionConfig:
                          start_only=True)
     model: str = param("", "model file (.onnx, or .pt for torch); '' = shipped model", start_only=True)
     threads: int = param(1, "inference threads", low=1, high=16, start_only=True)
+    detector: str = param("haar", "face detector: haar (frontal faces, fastest) or mtcnn (turned to about 45 degrees "
+                          "and partly covered faces, landmarks; facenet-pytorch)", choices=DETECTORS, start_only=True)
     debug_image: bool = param(False, "publish face/debug_image with boxes and labels", start_only=True)
     max_rate_hz: float = param(10.0, "most frames classified per second", low=0.1, high=120.0)
     all_faces: bool = param(False, "classify all faces (else the largest only)")

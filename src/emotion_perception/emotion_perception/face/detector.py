@@ -1,4 +1,5 @@
-"""Face detection with OpenCV's Haar cascade (ships inside opencv-python 4.x, works offline).
+"""Face detection with OpenCV's Haar cascade (ships inside opencv-python 4.x, works offline), and the
+choice between it and MTCNN (mtcnn_detector.py: turned and partly covered faces, landmarks).
 
 Detection runs on a downscaled gray copy (`detect_width`) for speed; boxes are mapped back to the
 full frame. Boxes are (x, y, w, h) in pixels, largest first.
@@ -22,6 +23,7 @@ class Box:
     w: int
     h: int
     score: float = 1.0
+    landmarks: tuple[tuple[float, float], ...] | None = None  # eyes, nose, mouth corners (MTCNN), frame pixels
 
     @property
     def area(self) -> int:
@@ -97,6 +99,11 @@ def detect_near(detector: HaarFaceDetector, gray: np.ndarray, prev: Box, face_px
     x0, y0, x1, y1 = expand(prev, 2.2, w, h)
     if x1 - x0 < 16 or y1 - y0 < 16:
         return []
+    if not isinstance(detector, HaarFaceDetector):  # any other detector: its own search on the region
+        found = [Box(b.x + x0, b.y + y0, b.w, b.h, b.score,
+                     tuple((px + x0, py + y0) for px, py in b.landmarks) if b.landmarks else None)
+                 for b in detector.detect(gray[y0:y1, x0:x1])]
+        return sorted(found, key=lambda b: -iou(b, prev))[:1]
     scale = min(1.0, face_px / prev.w)
     roi = gray[y0:y1, x0:x1]
     if scale < 1.0:
@@ -115,7 +122,21 @@ def detect_near(detector: HaarFaceDetector, gray: np.ndarray, prev: Box, face_px
     return sorted(boxes, key=lambda b: -iou(b, prev))[:1]
 
 
+DETECTORS = ("haar", "mtcnn")
+
+
 def make_detector(name: str = "haar", **kwargs: object) -> HaarFaceDetector:
-    if name != "haar":
-        raise ValueError(f"unknown face detector {name!r} (known: haar)")
-    return HaarFaceDetector(**kwargs)  # type: ignore[arg-type]
+    """A detector by name; keyword arguments the chosen one does not take are ignored (the Haar-only
+    tunables, or MTCNN's min_prob)."""
+    import inspect
+
+    if name not in DETECTORS:
+        raise ValueError(f"unknown face detector {name!r} (known: {', '.join(DETECTORS)})")
+    if name == "mtcnn":
+        from .mtcnn_detector import MtcnnFaceDetector
+
+        cls: type = MtcnnFaceDetector
+    else:
+        cls = HaarFaceDetector
+    known = inspect.signature(cls.__init__).parameters
+    return cls(**{k: v for k, v in kwargs.items() if k in known})
