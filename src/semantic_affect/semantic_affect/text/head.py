@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from semantic_affect.text.goemotions import MODEL_LABELS
 
-MODEL_NAME = "minilm-tfidf-goemotions-ekman-v1"
+MODEL_NAME = "minilm-tfidf-spoken-ekman-v2"  # default model: trained on written and spoken-form text
+PREVIOUS_MODEL = "minilm-tfidf-goemotions-ekman-v1"  # written text only; selectable by name
 
 
 class LexicalMeta(BaseModel):
@@ -144,9 +145,10 @@ def resolve_stem(stem: str | Path | None = None) -> Path:
     if not stem:
         return default_stem()
     path = Path(stem)
-    shipped = default_stem().with_name(str(stem))
-    if len(path.parts) == 1 and not path.with_suffix(".json").exists() and shipped.with_suffix(".json").exists():
-        return shipped
+    if len(path.parts) == 1 and not path.with_suffix(".json").exists():
+        shipped = default_stem().with_name(path.name)
+        if shipped.with_suffix(".json").exists():
+            return shipped
     return path
 
 
