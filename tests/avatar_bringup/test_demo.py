@@ -138,3 +138,23 @@ def test_demo_on_the_real_media(tmp_path: Path) -> None:
     assert len(stamps) > 20 * 30  # well over 20 s of frames
     assert np.median(np.diff(stamps)) == pytest.approx(1 / 60, abs=0.004)  # a 60 Hz stream: ticks on time
     assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) > 45.0  # and few missed (60 idle; margin for a busy machine)
+
+
+@pytest.mark.ros
+def test_audio_waits_for_every_listener_it_is_told_of(ros) -> None:
+    """The demo's audio process plays once the recognizer, the recorder and the observer are matched:
+    with wait_subscribers=2 a single subscriber hears nothing, the second one starts the file."""
+    from avatar_msgs.msg import AudioChunk
+    from rclpy.parameter import Parameter
+    from semantic_affect.audio_capture_node import AudioCaptureNode
+
+    first = ros.collect(AudioChunk, "audio/chunks", depth=1000)
+    capture = ros.add(AudioCaptureNode(**ros.node_kwargs(parameter_overrides=[
+        Parameter("source", value=str(demo_media().audio)), Parameter("realtime", value=False),
+        Parameter("max_speed", value=0.0), Parameter("wait_subscribers", value=2),
+        Parameter("wait_subscribers_s", value=30.0)])))
+    ros.spin_for(1.0)
+    assert capture.state == "waiting" and first == []
+    second = ros.collect(AudioChunk, "audio/chunks", depth=1000)
+    ros.spin_until(lambda: capture.state == "finished" and len(second) >= capture.chunks, 30, "the whole file")
+    assert len(first) == len(second) == capture.chunks > 0  # both heard it from the first chunk

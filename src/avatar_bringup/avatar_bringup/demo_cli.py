@@ -100,7 +100,10 @@ class LateAudio:
         from avatar_bringup.processes import child_command, write_params
 
         spec = next(s for s in graph.nodes if s.name == "audio_capture")
-        self.graph = dataclasses.replace(graph, nodes=tuple(s for s in graph.nodes if s is not spec))
+        # the recognizer, the recorder and the observer hear the first chunk; the graph is up by then
+        spec = dataclasses.replace(spec, parameters={**spec.parameters, "wait_subscribers": 3,
+                                                     "wait_subscribers_s": 30.0})
+        self.graph = dataclasses.replace(graph, nodes=tuple(s for s in graph.nodes if s.name != spec.name))
         self.command = child_command(spec, graph.namespace, write_params(spec, out), log_level)
         self.proc: subprocess.Popen | None = None
 

@@ -141,7 +141,8 @@ class AudioCaptureNode(Node):
         if f is None or f.finished:
             return
         if self.state == "waiting":
-            if self._pub.get_subscription_count() == 0 and time.monotonic() < self._wait_until:
+            wanted = self.params.config.wait_subscribers
+            if self._pub.get_subscription_count() < wanted and time.monotonic() < self._wait_until:
                 return
             self.state = "playing"
             self._file_t0 = time.monotonic()

@@ -24,6 +24,9 @@ class AudioCaptureConfig:
                              low=0.0, high=1000.0)
     wait_subscribers_s: float = param(5.0, "files: wait up to this long for a subscriber before playing",
                                       low=0.0, high=3600.0, start_only=True)
+    wait_subscribers: int = param(1, "files: play once this many subscribers are matched (a recorder and an "
+                                     "observer in other processes must not miss the start)", low=1, high=100,
+                                  start_only=True)
     retry_s: float = param(5.0, "microphone: retry period when the device is unavailable", low=0.5, high=3600.0,
                            start_only=True)
 
