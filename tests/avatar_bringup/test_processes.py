@@ -14,7 +14,7 @@ import yaml
 from avatar_bringup.graph import resolve
 from avatar_bringup.processes import BOOTSTRAP_GUARD, child_command, child_environment, write_params
 from avatar_bringup.supervisor import EXIT_CONFIG, RestartPolicy, Supervisor, describe_exit
-from stack_process import NS, ProcessDiagnostics, StackProcess, alive, stream_problems
+from stack_process import NS, ProcessDiagnostics, ReferenceTicks, StackProcess, alive, stream_problems
 
 
 def test_backoff_doubles_to_a_ceiling_and_a_stable_run_resets_it() -> None:
@@ -90,6 +90,7 @@ def test_a_killed_node_is_restarted_and_the_stack_stops_in_order(ros, tmp_path: 
     diag = ProcessDiagnostics(ros)
     frames = ros.collect(ActionUnits, f"{NS}/face/action_units", depth=500)
     stack = StackProcess(tmp_path, "--without", "dashboard", "--log-level", "info")
+    reference = ReferenceTicks(ros)
     try:
         pids = _wait_for_children(ros, diag, names)
         ros.wait_for_messages(frames, 30, timeout=60)
@@ -102,11 +103,12 @@ def test_a_killed_node_is_restarted_and_the_stack_stops_in_order(ros, tmp_path: 
         ros.spin_until(lambda: diag.latest["emotion_fusion"]["level"] == 1, 10, "a WARN entry for the restart")
         del frames[:]
         ros.wait_for_messages(frames, 60, timeout=20)
-        assert stream_problems(frames) == []
+        assert stream_problems(frames, reference) == []
         children = [*pids.values(), new_pid]
         code, took = stack.terminate(sig)
     finally:
         stack.close()
+        reference.close()
     log = stack.log()
     assert code == 0, log[-3000:]
     assert took < 5.0, f"stop took {took:.2f} s"

@@ -32,7 +32,10 @@ STOP_SLICE_S = 1.0  # how long one child may take before the next one is asked t
 BOOTSTRAP_GUARD = "_ROS_WHEELS_BOOTSTRAP_COMPLETE"
 ROS_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "error": "ERROR"}
 PR_SET_PDEATHSIG = 1
-MODEL_NODE_NICENESS = 5  # lifecycle (model-heavy) nodes yield the CPU to the 60 Hz frame loop under contention
+# Under CPU contention the 60 Hz frame loop and the output bridge must win: every other node (models,
+# fusion of hundreds of estimates per second, the dashboard) runs at a higher niceness.
+FRAME_LOOP_NODES = ("expression_synthesizer", "face_bridge")
+OTHER_NODE_NICENESS = 5
 
 
 def child_environment(env: dict[str, str]) -> dict[str, str]:
@@ -98,7 +101,8 @@ class ProcessGroup:
         self.procs: dict[str, subprocess.Popen] = {}
         self.fatal = ""  # set when --strict and a node refused its configuration
         self._env = child_environment(dict(os.environ))
-        self._setups = {s.name: _child_setup(MODEL_NODE_NICENESS if s.lifecycle else 0) for s in graph.nodes}
+        self._setups = {s.name: _child_setup(0 if s.name in FRAME_LOOP_NODES else OTHER_NODE_NICENESS)
+                        for s in graph.nodes}
         self._commands = {s.name: child_command(s, graph.namespace, write_params(s, workdir), log_level, strict)
                           for s in graph.nodes}
 
