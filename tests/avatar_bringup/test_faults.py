@@ -20,7 +20,16 @@ import yaml
 from au_animation.bridges.frames import split
 from au_animation.bridges.pipeline import BridgeConfig, BridgeSet
 from maestro_wire import MAP, NEUTRAL_QUS, Pty, decode, poses
-from stack_process import NS, ProcessDiagnostics, ReferenceTicks, StackProcess, rate_hz, stamp_s, stream_problems
+from stack_process import (
+    NS,
+    ProcessDiagnostics,
+    ReferenceTicks,
+    StackProcess,
+    gap_limit_s,
+    rate_hz,
+    stamp_s,
+    stream_problems,
+)
 
 SPEEDS = len(MAP.channels)  # Set Speed commands sent on every (re)connection
 SLEW_QUS = np.array([c.max_slew * 4 for c in MAP.channels])  # quarter-us per second
@@ -172,6 +181,7 @@ class Session:
                             timeout, f"processes {names} running")
         self.ros.wait_for_messages(self.frames, 60, timeout=60)
         self.ros.wait_for_subscribers(self._utterances, 1, timeout=60)
+        self.max_gap_s = gap_limit_s(self.ros, self.frames)
 
     def say(self, text: str, utterance_id: str) -> None:
         from avatar_common.node_utils import stamp_msg
@@ -204,7 +214,7 @@ class Session:
                             f"the face reacting to {utterance_id}")
 
     def assert_stream_healthy(self) -> None:
-        problems = stream_problems(self.frames, self.reference)
+        problems = stream_problems(self.frames, self.reference, self.max_gap_s)
         assert problems == [], problems[:10]
         reference = min(60.0, self.reference.rate_hz(stamp_s(self.frames[0]), stamp_s(self.frames[-1])))
         assert rate_hz(self.frames) > 0.95 * reference, f"AU rate {rate_hz(self.frames):.1f} Hz ({reference:.1f})"

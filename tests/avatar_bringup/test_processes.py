@@ -14,7 +14,7 @@ import yaml
 from avatar_bringup.graph import resolve
 from avatar_bringup.processes import BOOTSTRAP_GUARD, child_command, child_environment, write_params
 from avatar_bringup.supervisor import EXIT_CONFIG, RestartPolicy, Supervisor, describe_exit
-from stack_process import NS, ProcessDiagnostics, ReferenceTicks, StackProcess, alive, stream_problems
+from stack_process import NS, ProcessDiagnostics, ReferenceTicks, StackProcess, alive, gap_limit_s, stream_problems
 
 
 def test_backoff_doubles_to_a_ceiling_and_a_stable_run_resets_it() -> None:
@@ -94,6 +94,7 @@ def test_a_killed_node_is_restarted_and_the_stack_stops_in_order(ros, tmp_path: 
     try:
         pids = _wait_for_children(ros, diag, names)
         ros.wait_for_messages(frames, 30, timeout=60)
+        max_gap_s = gap_limit_s(ros, frames)
         os.kill(pids["emotion_fusion"], signal.SIGKILL)
         ros.spin_until(lambda: diag.latest["emotion_fusion"]["restarts"] == "1"
                        and diag.pid("emotion_fusion") not in (None, pids["emotion_fusion"]), 30,
@@ -103,7 +104,7 @@ def test_a_killed_node_is_restarted_and_the_stack_stops_in_order(ros, tmp_path: 
         ros.spin_until(lambda: diag.latest["emotion_fusion"]["level"] == 1, 10, "a WARN entry for the restart")
         del frames[:]
         ros.wait_for_messages(frames, 60, timeout=20)
-        assert stream_problems(frames, reference) == []
+        assert stream_problems(frames, reference, max_gap_s) == []
         children = [*pids.values(), new_pid]
         code, took = stack.terminate(sig)
     finally:

@@ -60,8 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    """Exit without the interpreter's teardown (unloading torch took seconds): the supervisor's stop budget."""
-    code = main()
+    """Exit without the interpreter's teardown (unloading torch took seconds): the supervisor's stop budget.
+
+    A stop (SIGINT) that arrives while the node's modules are still importing is a normal stop too.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 0
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
