@@ -12,25 +12,15 @@ import time
 
 import pytest
 from avatar_common.emotion import CANONICAL_LABELS, sanitize
-from llm_server import LoopbackLLM, Reply, affect_json
+from llm_server import Reply, affect_json
 from semantic_affect.text.llm import LlmBackend, LlmError
 from semantic_affect.text.policy import AffectPolicy, CircuitBreaker, resolve_mode
 from semantic_affect.text.prompt import SYSTEM_PROMPT
 from semantic_affect.text.schema import REPLY_TOKENS
-from semantic_affect.text.structured import forget
 from text_support import offline_backend
 
 TIMEOUT = 3.0  # generous: a valid loopback reply must never time out on a busy machine
 
-
-@pytest.fixture
-def server():
-    """One server per test: fresh rules and request log, and nothing remembered about its URL."""
-    s = LoopbackLLM().start()
-    forget(s.base_url)
-    yield s
-    s.stop()
-    forget(s.base_url)
 
 
 @pytest.fixture

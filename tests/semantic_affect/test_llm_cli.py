@@ -5,18 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_server import LoopbackLLM, Reply, affect_json, llama_cpp_python_refusal
+from llm_server import Reply, affect_json, llama_cpp_python_refusal
 from semantic_affect.affect_text_cli import main
-from semantic_affect.text.structured import forget
-
-
-@pytest.fixture
-def server():
-    s = LoopbackLLM().start()
-    forget(s.base_url)
-    yield s
-    s.stop()
-    forget(s.base_url)
 
 
 def test_llm_flags_reach_the_server(server, capsys):

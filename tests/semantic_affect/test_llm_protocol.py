@@ -15,20 +15,11 @@ from llm_server import LoopbackLLM, Reply, affect_json, llama_cpp_python_refusal
 from semantic_affect.text.llm import LlmBackend, LlmError
 from semantic_affect.text.policy import AffectPolicy, CircuitBreaker
 from semantic_affect.text.schema import json_schema
-from semantic_affect.text.structured import forget
 from text_support import offline_backend
 
 BUDGET = 3.0  # generous: a valid loopback reply must never time out on a busy machine
 SWITCH = "refuses response_format"
 
-
-@pytest.fixture
-def server():
-    s = LoopbackLLM().start()
-    forget(s.base_url)
-    yield s
-    s.stop()
-    forget(s.base_url)
 
 
 def make_policy(server, budget=BUDGET, **llm_kwargs):

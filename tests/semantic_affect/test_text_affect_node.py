@@ -6,21 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_server import LoopbackLLM, Reply, affect_json, llama_cpp_python_refusal
-from semantic_affect.text.structured import forget
+from llm_server import Reply, affect_json, llama_cpp_python_refusal
 from text_support import offline_backend
 
 pytestmark = pytest.mark.ros
 KEY = "sk-node-test-SECRET-9876543210"
 
-
-@pytest.fixture
-def server():
-    s = LoopbackLLM().start()
-    forget(s.base_url)
-    yield s
-    s.stop()
-    forget(s.base_url)
 
 
 def start_node(ros, activate=True, **params):
