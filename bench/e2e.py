@@ -29,7 +29,8 @@ shared machine shows up as such; the load average is reported before and after.
 
 Variants, interleaved in one run: processes (the demo's layout: one process per node, model nodes
 niced), processes_hangover_96ms (the VAD turns user_speaking false after 96 ms of silence instead of
-160 ms), one_process (every node in one process and executor, avatar-stack's default).
+160 ms), one_process (every node in one process and executor, avatar-stack's default),
+processes_tiny_en_greedy (Whisper tiny.en with greedy decoding instead of the default model).
 
 Usage: .venv/bin/python bench/e2e.py [--runs 2] [--variants processes,one_process] [--baseline-s 10]
 """
@@ -90,6 +91,7 @@ VARIANTS = {  # name -> avatar-demo arguments; compared in the same run
     "processes": [],
     "processes_hangover_96ms": ["--set", "speech_recognizer.hangover_ms=96"],
     "one_process": ["--one-process"],
+    "processes_tiny_en_greedy": ["--set", "speech_recognizer.model=tiny.en", "--set", "speech_recognizer.beam_size=1"],
 }
 
 
