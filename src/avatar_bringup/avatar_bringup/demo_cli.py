@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from avatar_bringup.demo import DatagramCounter, DemoError, DemoMedia, demo_media, summary_lines
+from avatar_bringup.stack_cli import exit_without_teardown
 
 PROG = "avatar-demo"
 PROFILE = "unreal"  # desktop + the face bridge
@@ -218,10 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> None:
     """Entry point; skips the interpreter's teardown like avatar-stack (torch unloads slowly)."""
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_without_teardown(main())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ same checked transitions as the in-process runner.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -64,13 +63,13 @@ def console_main() -> None:
 
     A stop (SIGINT) that arrives while the node's modules are still importing is a normal stop too.
     """
+    from avatar_bringup.stack_cli import exit_without_teardown
+
     try:
         code = main()
     except KeyboardInterrupt:
         code = 0
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_without_teardown(code)
 
 
 if __name__ == "__main__":

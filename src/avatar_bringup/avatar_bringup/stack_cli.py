@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 from avatar_bringup.graph import (
     DEFAULT_NAMESPACE,
@@ -167,17 +168,18 @@ def run(graph, script: list[str], gap: float, linger: float, log_level: str, str
     return code  # Ctrl-C and SIGTERM are a normal, clean stop
 
 
-def console_main() -> None:
-    """Entry point of the `avatar-stack` command.
-
-    Once the graph is shut down in order (nodes destroyed, context closed, output flushed), skip
-    the interpreter's teardown: unloading torch and its CUDA libraries took 1-6 s here (measured
-    between main() returning and the process exit), which would break the 2 s stop budget.
-    """
-    code = main()
+def exit_without_teardown(code: int) -> NoReturn:
+    """Exit once a graph is shut down in order (nodes destroyed, context closed): flush the output and
+    skip the interpreter's teardown. Unloading torch and its CUDA libraries took 1-6 s here (measured
+    between main() returning and the process exit), which would break the stop budgets."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def console_main() -> None:
+    """Entry point of the `avatar-stack` command."""
+    exit_without_teardown(main())
 
 
 if __name__ == "__main__":
