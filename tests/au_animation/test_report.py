@@ -200,3 +200,20 @@ def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("au-report: error: "), (args, proc.stderr)
+
+
+def test_a_flickering_dominant_label_joins_the_segment_before_it() -> None:
+    import numpy as np
+    from au_animation.report.analysis import frame_labels, segments
+    from au_animation.report.session import Session
+
+    t = np.arange(0, 6.0, 1 / 60)
+    # sadness from 1 s, a 0.1 s flicker to fear at 2 s, fear for good from 4 s; a 0.05 s blip at the start
+    emotions = [(0.0, {"happiness": 0.6}), (0.05, {"neutral": 0.9}), (1.0, {"sadness": 0.6}),
+                (2.0, {"fear": 0.61, "sadness": 0.6}), (2.1, {"sadness": 0.6}), (4.0, {"fear": 0.8})]
+    session = Session("s", t, ["AU01"], np.zeros((len(t), 1)), emotions)
+    raw = [s.label for s in segments(frame_labels(session))]
+    assert raw == ["happiness", "neutral", "sadness", "fear", "sadness", "fear"]
+    merged = segments(frame_labels(session, min_segment_s=0.5))
+    assert [s.label for s in merged] == ["neutral", "sadness", "fear"]
+    assert merged[-1].start == int(np.searchsorted(t, 4.0))  # the lasting change keeps its frame

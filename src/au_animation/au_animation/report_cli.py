@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds into the session where the window starts (default: first emotion onset)")
     parser.add_argument("--min-weight", type=float, default=0.0,
                         help="a dominant weight at or below this counts as neutral (default %(default)s)")
+    parser.add_argument("--min-segment-s", type=float, default=0.5, metavar="S",
+                        help="a dominant label that lasts less than this joins the segment before it "
+                             "(0 = every flicker is a segment; default %(default)s)")
     return parser
 
 
@@ -48,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     if opts.names and len(opts.names) != len(opts.sessions):
         parser.exit(2, f"{PROG}: error: --names needs one name per session\n")
-    if opts.window < 4 or not 0 <= opts.min_weight < 1:
-        parser.exit(2, f"{PROG}: error: --window must be >= 4 and --min-weight in [0, 1)\n")
+    if opts.window < 4 or not 0 <= opts.min_weight < 1 or not 0 <= opts.min_segment_s <= 3600:
+        parser.exit(2, f"{PROG}: error: --window must be >= 4, --min-weight in [0, 1), --min-segment-s in [0, 3600]\n")
     if len(opts.sessions) > 2:
         parser.exit(2, f"{PROG}: error: give one session, or two to compare\n")
     try:
@@ -74,12 +77,13 @@ def report(opts: argparse.Namespace) -> Path:
             s.name = f"{s.name} ({i + 1})"
     summaries = []
     for session in sessions:
-        summaries.append(analysis.summarize(session, table, min_weight=opts.min_weight))
+        summaries.append(analysis.summarize(session, table, min_weight=opts.min_weight,
+                                            min_segment_s=opts.min_segment_s))
         steps.update()
     effects = analysis.effect_sizes(sessions[0], sessions[1]) if len(sessions) == 2 else None
     opts.output.mkdir(parents=True, exist_ok=True)
-    windows = [analysis.window(s, analysis.segments(analysis.frame_labels(s, opts.min_weight)), opts.window,
-                               opts.window_start) for s in sessions]
+    windows = [analysis.window(s, analysis.segments(analysis.frame_labels(s, opts.min_weight, opts.min_segment_s)),
+                               opts.window, opts.window_start) for s in sessions]
     made = [figures.energy_bars(summaries, opts.output).name]
     steps.update()
     made.append(figures.region_heatmaps(summaries, table, opts.output).name)

@@ -5,7 +5,8 @@ Definitions (so numbers can be checked by hand):
   values summed over the clip"); divide by the frame rate for value x seconds.
 - segments: runs of frames whose latest fused estimate has the same dominant label (the label with
   the largest weight; 'neutral' before the first estimate and when every weight is below
-  `min_weight`).
+  `min_weight`); a run shorter than `min_segment_s` (a dominant label that flickers while two
+  emotions are close) joins the run before it (the first run: the one after it).
 - Cohen's d per AU between two sessions: (mean_a - mean_b) / pooled standard deviation of the
   per-frame values (sample variances, n - 1).
 - smoothness: mean squared jerk, the third finite difference of every AU curve divided by dt^3,
@@ -48,12 +49,30 @@ def dominant(weights: dict[str, float], min_weight: float = 0.0) -> str:
     return label if weight > min_weight else NEUTRAL
 
 
-def frame_labels(session: Session, min_weight: float = 0.0) -> list[str]:
-    """The dominant label of the latest estimate at each frame time."""
+def frame_labels(session: Session, min_weight: float = 0.0, min_segment_s: float = 0.0) -> list[str]:
+    """The dominant label of the latest estimate at each frame time (short runs merged, see above)."""
     times = [t for t, _ in session.emotions]
     labels = [dominant(w, min_weight) for _, w in session.emotions]
     index = np.searchsorted(np.array(times), session.t, side="right") - 1
-    return [labels[i] if i >= 0 else NEUTRAL for i in index]
+    per_frame = [labels[i] if i >= 0 else NEUTRAL for i in index]
+    return _merge_short_runs(per_frame, max(1, round(min_segment_s / session.dt)) if min_segment_s > 0 else 1)
+
+
+def _merge_short_runs(labels: list[str], min_frames: int) -> list[str]:
+    runs = segments(labels)
+    if min_frames <= 1 or len(runs) < 2:
+        return labels
+    out = list(labels)
+    kept: list[Segment] = []
+    for run in runs:
+        if run.end - run.start >= min_frames or not kept:
+            kept.append(run)
+            continue
+        out[run.start:run.end] = [kept[-1].label] * (run.end - run.start)
+    first = runs[0]
+    if first.end - first.start < min_frames:
+        out[first.start:first.end] = [runs[1].label] * (first.end - first.start)
+    return out
 
 
 def segments(labels: list[str]) -> list[Segment]:
@@ -145,8 +164,9 @@ class ModeSummary:
         return dict(self.__dict__)
 
 
-def summarize(session: Session, table: RegionTable, k: int = 5, min_weight: float = 0.0) -> ModeSummary:
-    labels = frame_labels(session, min_weight)
+def summarize(session: Session, table: RegionTable, k: int = 5, min_weight: float = 0.0,
+              min_segment_s: float = 0.0) -> ModeSummary:
+    labels = frame_labels(session, min_weight, min_segment_s)
     segs = segments(labels)
     e = energy(session.values)
     per_emotion: dict[str, list[tuple[str, float]]] = {}
