@@ -37,15 +37,6 @@ def receive_all(sock: socket.socket) -> list[bytes]:
             return out
 
 
-@pytest.fixture
-def receiver():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    sock.bind(("127.0.0.1", 0))
-    yield sock
-    sock.close()
-
-
 @pytest.mark.parametrize("curves", ["au", "arkit"])
 def test_au_synth_pipe_to_live_link(receiver: socket.socket, curves: str, tmp_path) -> None:
     port = receiver.getsockname()[1]

@@ -38,15 +38,6 @@ def decode(packet: bytes) -> dict:
             "rate": (num, den), "count": count, "values": np.array(values)}
 
 
-@pytest.fixture
-def receiver():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2.0)
-    yield sock
-    sock.close()
-
-
 def test_bridge_sends_decodable_packets_with_advancing_frames(receiver: socket.socket) -> None:
     port = receiver.getsockname()[1]
     bridges = BridgeSet(BridgeConfig(livelink=f"127.0.0.1:{port}", livelink_subject="TestFace",

@@ -23,15 +23,6 @@ MAP = load_servo_map("simple_head")
 GAZE_CHANNELS = {c.name: c for c in MAP.channels if set(c.inputs) & set(HEAD_GAZE_NAMES)}
 
 
-@pytest.fixture
-def receiver():
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2.0)
-    yield sock
-    sock.close()
-
-
 def test_livelink_packets_carry_head_and_eye_rotations(receiver: socket.socket) -> None:
     bridges = BridgeSet(BridgeConfig(livelink=f"127.0.0.1:{receiver.getsockname()[1]}", livelink_rate_hz=0))
     angles = {"head_yaw": 10.0, "head_pitch": 5.0, "head_roll": -3.0, "eye_yaw": 14.0, "eye_pitch": -6.0}
