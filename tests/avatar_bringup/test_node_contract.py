@@ -191,3 +191,25 @@ def test_absent_receivers_cost_a_few_log_lines_per_minute(caplog) -> None:
     assert bridges.osc.health.errors > minutes * 10 and bridges.livelink.health.errors > minutes * 10
     assert 2 <= len(lines) <= 2 * (minutes + 1), [r.getMessage() for r in lines]
     assert any("more like this" in r.getMessage() for r in lines)  # the count of what was not logged
+
+
+def test_ros_run_self_activation_checks_its_transitions(ros, tmp_path) -> None:
+    """`ros2 run`-style start (the node's own executable): a failed configure is logged, the node stays
+    up inactive with ERROR diagnostics, and activate is not attempted."""
+    import signal
+
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    proc = subprocess.Popen([str(VENV_BIN / "face_emotion"), "--ros-args", "-r", f"__ns:={NS}",
+                             "-p", f"model:={tmp_path / 'missing.onnx'}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        ros.spin_until(lambda: any(s.name.endswith("/face_emotion") and "missing.onnx" in s.message
+                                   for a in diagnostics for s in a.status), 60, "face_emotion's ERROR diagnostics")
+        assert proc.poll() is None, "the node must keep running"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "configure failed" in out and "activate" not in out.replace("inactive", ""), out
+    assert "Traceback" not in out

@@ -30,10 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"{parser.prog}: error: plugin must be 'module:Class', got {opts.plugin!r}\n")
 
     import rclpy
+    from avatar_common.node_utils import bring_up
     from rclpy.executors import ExternalShutdownException
 
     from avatar_bringup.graph import GraphError, NodeSpec
-    from avatar_bringup.stack import bring_up, load_plugin
+    from avatar_bringup.stack import load_plugin
 
     try:
         cls = load_plugin(NodeSpec(name=opts.plugin, package="", executable="", plugin=opts.plugin, lifecycle=False))

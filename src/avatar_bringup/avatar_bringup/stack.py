@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import rclpy
+from avatar_common.node_utils import bring_up
 from rclpy.context import Context
 from rclpy.executors import Executor, SingleThreadedExecutor
 from rclpy.node import Node
@@ -114,21 +115,6 @@ class Stack:
             self.executor.shutdown(timeout_sec=1.0)
         if self._owns_context and self.context is not None:
             rclpy.try_shutdown(context=self.context)
-
-
-def bring_up(node: Node) -> str | None:
-    """Configure and activate a lifecycle node, checking each transition: None, or the one that failed."""
-    from rclpy.lifecycle import TransitionCallbackReturn
-
-    for step in ("configure", "activate"):
-        try:
-            result = getattr(node, f"trigger_{step}")()
-        except Exception as exc:  # a node's callback that raises is a failed transition, not a dead stack
-            LOG.error("node %s: %s raised %s: %s", node.get_name(), step, type(exc).__name__, exc)
-            return step
-        if result != TransitionCallbackReturn.SUCCESS:
-            return step
-    return None
 
 
 def _no_signal_handlers() -> Any:

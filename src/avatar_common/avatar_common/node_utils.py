@@ -47,8 +47,9 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None
     try:
         node = factory()
         if hasattr(node, "trigger_configure") and NO_AUTOSTART not in argv:
-            node.trigger_configure()
-            node.trigger_activate()
+            failure = bring_up(node)
+            if failure is not None:
+                node.get_logger().error(f"{failure} failed; the node stays inactive (its diagnostics say why)")
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -56,6 +57,24 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def bring_up(node: Node) -> str | None:
+    """Configure and activate a lifecycle node, checking each transition: None, or the one that failed.
+
+    Used by `ros2 run` (run_node), the in-process runner and the per-node processes alike.
+    """
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    for step in ("configure", "activate"):
+        try:
+            result = getattr(node, f"trigger_{step}")()
+        except Exception as exc:  # a node's callback that raises is a failed transition, not a dead process
+            node.get_logger().error(f"{step} raised {type(exc).__name__}: {exc}")
+            return step
+        if result != TransitionCallbackReturn.SUCCESS:
+            return step
+    return None
 
 
 def descriptor(name: str, spec: cfg.ParamSpec) -> ParameterDescriptor:
