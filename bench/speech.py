@@ -4,8 +4,8 @@ Utterance latency and user_speaking edge errors, on espeak-ng speech made on the
 Multi-voice word error rate: 42 conversational sentences read by 7 espeak-ng voices and accents (6 each;
 speeds 130-195 wpm, pitches 30-75), each clip cut from its true speech bounds with the pre/post roll a
 VAD leaves (--rolls), decoded one by one; WER per voice and the mean over voices, per ASR setting
-(--configs model:beam[:prompt], e.g. tiny.en:1 is the old default, base:5:prompt = Whisper base, beam 5,
-primed with PROMPT).
+(--configs model:beam[:prompt][:fallback], e.g. tiny.en:1 is the old default, base:5:prompt = Whisper base,
+beam 5, primed with PROMPT; fallback = Whisper's temperature fallback on garbled decodes).
 
 Latency is measured as the node experiences it: the audio is fed in 32 ms chunks at real-time pace
 (each chunk when its last sample would have been captured) through the same SpeechPipeline the
@@ -31,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "semantic_affect"))  # speech_synth: espeak-ng test speech
 
-from semantic_affect.speech.asr import AsrConfig, WhisperAsr  # noqa: E402
+from semantic_affect.speech.asr import FALLBACK_TEMPERATURES, AsrConfig, WhisperAsr  # noqa: E402
 from semantic_affect.speech.metrics import wer  # noqa: E402
 from semantic_affect.speech.pipeline import SpeakingEdge, SpeechPipeline, Transcript  # noqa: E402
 from speech_synth import RATE, conversation, speech_bounds, synth  # noqa: E402
@@ -165,17 +165,18 @@ def voices_wer(asr: WhisperAsr, clips: list[tuple[str, np.ndarray, str]]) -> dic
 
 
 def parse_config(spec: str, language: str, threads: int, context: str) -> AsrConfig:
-    """'model:beam[:prompt]' -> AsrConfig."""
+    """'model:beam[:prompt][:fallback]' -> AsrConfig (fallback = Whisper's temperatures 0, 0.2 ... 1.0)."""
     parts = spec.split(":")
     return AsrConfig(model=parts[0], language=language, cpu_threads=threads, encoder_context=context,
                      beam_size=int(parts[1]) if len(parts) > 1 else 1,
-                     initial_prompt=PROMPT if len(parts) > 2 and parts[2] == "prompt" else "")
+                     initial_prompt=PROMPT if "prompt" in parts[2:] else "",
+                     temperatures=FALLBACK_TEMPERATURES if "fallback" in parts[2:] else (0.0,))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", default="tiny.en:1,tiny.en:5,tiny.en:5:prompt,base:1,base:5,base:5:prompt",
-                    help="comma-separated model:beam[:prompt] settings (model = name or path)")
+                    help="comma-separated model:beam[:prompt][:fallback] settings (model = name or path)")
     ap.add_argument("--contexts", default="fit", help="encoder contexts to compare (fit, full)")
     ap.add_argument("--rolls", default="0.2:0.15", help="pre:post roll (s) of the multi-voice clips, comma-separated")
     ap.add_argument("--realtime", default="tiny.en:1,base:5",
@@ -212,6 +213,7 @@ def main() -> None:
             model = spec.split(":")[0]
             row = {"config": spec, "model": model if "/" not in model else Path(model).name,
                    "beam_size": asr.config.beam_size, "prompt": bool(asr.config.initial_prompt),
+                   "temperatures": list(asr.config.temperatures),
                    "encoder_context": context, "load_s": round(asr.load_s, 2)}
             row.update(offline_rtf(asr, clips, talk.texts))
             for roll, vclips in voice_sets.items():

@@ -29,6 +29,7 @@ setup(
             "face_emotion = emotion_perception.face_emotion_node:main",
             "fer-train = emotion_perception.fer.train_cli:main",
             "fer-eval = emotion_perception.fer.eval_cli:main",
+            "fer-align-template = emotion_perception.fer.align_template_cli:main",
             "fer-predict = emotion_perception.fer.predict_cli:main",
             "fer-export = emotion_perception.fer.export_cli:main",
 

@@ -64,7 +64,19 @@ def test_tracked_search_near_the_last_face(mtcnn):
 
 def test_detector_choice():
     assert set(DETECTORS) == {"haar", "mtcnn"}
-    assert FaceEmotionConfig().detector == "haar"
+    assert FaceEmotionConfig().detector == "mtcnn"
     assert isinstance(make_detector("haar", threads=2, min_neighbors=4), HaarFaceDetector)  # unknown args ignored
     with pytest.raises(ValueError, match="unknown face detector"):
         make_detector("yolo")
+
+
+def test_haar_is_the_fallback_when_facenet_cannot_be_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['facenet_pytorch'] = None\n"
+            "from emotion_perception.face.detector import HaarFaceDetector, make_detector\n"
+            "assert isinstance(make_detector('mtcnn', threads=1), HaarFaceDetector)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "MTCNN face detector unavailable" in out.stderr and "using the Haar cascade" in out.stderr

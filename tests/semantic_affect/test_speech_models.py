@@ -38,3 +38,20 @@ def test_default_settings_decode_an_accented_voice_with_and_without_prompt(monke
     primed = WhisperAsr(AsrConfig(**{**cfg.__dict__, "initial_prompt": "Hello robot. Can you call my son?"}))
     result = primed.transcribe(clip)
     assert wer([text], [result.text]) <= 0.2 and "robot" not in result.text.lower()  # the prompt is not echoed
+
+
+def test_temperature_fallback_only_when_a_decode_looks_garbled():
+    import numpy as np
+    from semantic_affect.speech.asr import FALLBACK_TEMPERATURES, needs_fallback
+
+    assert needs_fallback("I think I left the oven on" + " no" * 30, -0.4)  # a decoding loop compresses well
+    assert needs_fallback("Please call my son.", -1.6) and not needs_fallback("Please call my son.", -0.4)
+    assert SpeechRecognizerConfig(temperature_fallback=True).asr().temperatures == FALLBACK_TEMPERATURES
+    text = "Good morning, did you sleep well?"
+    clip = synth(text, speed=150)
+    greedy = WhisperAsr(AsrConfig(model="tiny.en"))
+    fallback = WhisperAsr(AsrConfig(model="tiny.en", temperatures=FALLBACK_TEMPERATURES))
+    assert fallback.transcribe(clip).text == greedy.transcribe(clip).text  # a clean decode is kept as it is
+    noise = (np.random.default_rng(0).standard_normal(32000) * 0.05).astype(np.float32)
+    result = fallback.transcribe(noise)  # improbable text: every temperature is tried, the best one returned
+    assert isinstance(result.text, str) and len(result.text.split()) <= 12

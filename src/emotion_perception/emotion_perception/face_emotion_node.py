@@ -18,7 +18,6 @@ from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from .face.align import EyeAligner
 from .face.classifier import make_classifier
 from .face.config import FaceEmotionConfig
 from .face.detector import make_detector
@@ -69,7 +68,7 @@ class FaceEmotionNode(LifecycleNode):
         if pipe is None:
             return  # read at configure
         pipe.all_faces, pipe.margin = c.all_faces, c.margin
-        pipe.aligner = EyeAligner() if c.align else None
+        pipe.set_align(c.align)
         det = pipe.detector
         det.detect_width, det.min_face_frac = c.detect_width, c.min_face_frac
         det.scale_factor, det.min_neighbors = c.scale_factor, c.min_neighbors

@@ -126,17 +126,20 @@ DETECTORS = ("haar", "mtcnn")
 
 
 def make_detector(name: str = "haar", **kwargs: object) -> HaarFaceDetector:
-    """A detector by name; keyword arguments the chosen one does not take are ignored (the Haar-only
-    tunables, or MTCNN's min_prob)."""
+    """A detector by name (MTCNN falls back to Haar, with a warning, when facenet-pytorch cannot be
+    imported); keyword arguments the chosen one does not take are ignored (the Haar-only tunables, or
+    MTCNN's min_prob)."""
     import inspect
 
     if name not in DETECTORS:
         raise ValueError(f"unknown face detector {name!r} (known: {', '.join(DETECTORS)})")
+    cls: type = HaarFaceDetector
     if name == "mtcnn":
-        from .mtcnn_detector import MtcnnFaceDetector
+        try:
+            from .mtcnn_detector import MtcnnFaceDetector
 
-        cls: type = MtcnnFaceDetector
-    else:
-        cls = HaarFaceDetector
+            cls = MtcnnFaceDetector
+        except ImportError as exc:  # facenet-pytorch is a --no-deps install: the cascade keeps faces coming
+            log.warning("MTCNN face detector unavailable (%s): using the Haar cascade", exc)
     known = inspect.signature(cls.__init__).parameters
     return cls(**{k: v for k, v in kwargs.items() if k in known})

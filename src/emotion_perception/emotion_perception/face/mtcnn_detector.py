@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from facenet_pytorch import MTCNN  # at import time, so that make_detector can fall back when it is missing
 
 from .detector import Box
 
@@ -39,7 +40,6 @@ class MtcnnFaceDetector:
     def __init__(self, detect_width: int = 320, min_face_frac: float = 0.12, min_prob: float = 0.9,
                  threads: int = 1) -> None:
         import torch
-        from facenet_pytorch import MTCNN
 
         if threads:
             torch.set_num_threads(int(threads))

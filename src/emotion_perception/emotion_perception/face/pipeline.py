@@ -12,6 +12,7 @@ from .align import EyeAligner, rotate_about
 from .classifier import Classifier
 from .crop import crop_face
 from .detector import Box, HaarFaceDetector, detect_near
+from .landmark_align import LandmarkTemplate, roll_deg
 from .tracker import IouTracker
 
 
@@ -45,7 +46,10 @@ class FrameResult:
 
 
 class FacePipeline:
-    """Detect (all or largest), track, crop and classify faces in a gray frame."""
+    """Detect (all or largest), track, crop and classify faces in a gray frame.
+
+    Alignment: a face with landmarks (MTCNN) is warped onto the FER+ landmark template; one without
+    (Haar) is rotated upright by its eyes (cascade) and cropped from the box with `margin`."""
 
     def __init__(self, classifier: Classifier, detector: HaarFaceDetector | None = None,
                  tracker: IouTracker | None = None, all_faces: bool = False, margin: float = 0.15,
@@ -57,9 +61,23 @@ class FacePipeline:
         self.margin = margin
         self.max_faces = max(1, max_faces)
         self.full_every = max(1, int(full_every))
-        self.aligner = EyeAligner() if align else None
+        self.set_align(align)
         self._since_full = 0
         self._prev: Box | None = None
+
+    def set_align(self, align: bool) -> None:
+        self.aligner = EyeAligner() if align else None
+        self.template = LandmarkTemplate.load() if align else None
+
+    def crop(self, gray: np.ndarray, box: Box) -> tuple[np.ndarray, float]:
+        """The classifier's input for `box` and the head roll it was corrected by (degrees)."""
+        if self.template is not None and box.landmarks is not None:
+            crop = self.template.crop(gray, np.asarray(box.landmarks))
+            if crop is not None:
+                return crop, roll_deg(np.asarray(box.landmarks))
+        roll = self.aligner.roll_deg(gray, box) if self.aligner is not None else None
+        roll = roll if roll is not None and abs(roll) >= 3.0 else 0.0
+        return crop_face(rotate_about(gray, box, roll) if roll else gray, box, self.margin), roll
 
     def process(self, gray: np.ndarray) -> FrameResult:
         t0 = time.perf_counter()
@@ -77,12 +95,7 @@ class FacePipeline:
         tracked = self.tracker.update(boxes) if self.tracker is not None else [("", b) for b in boxes]
         faces: list[FaceResult] = []
         if tracked:
-            crops, rolls = [], []
-            for _, b in tracked:
-                roll = self.aligner.roll_deg(gray, b) if self.aligner is not None else None
-                roll = roll if roll is not None and abs(roll) >= 3.0 else 0.0
-                crops.append(crop_face(rotate_about(gray, b, roll) if roll else gray, b, self.margin))
-                rolls.append(roll)
+            crops, rolls = zip(*(self.crop(gray, b) for _, b in tracked), strict=True)
             probs = self.classifier.predict(np.stack(crops))
             faces = [FaceResult(fid, b, p, r) for (fid, b), p, r in zip(tracked, probs, rolls, strict=True)]
         t2 = time.perf_counter()

@@ -109,3 +109,16 @@ def load_split(root: Path, split: str, cache_dir: Path | None = Path("runs/cache
 
 def class_counts(labels: np.ndarray) -> np.ndarray:
     return np.bincount(labels, minlength=len(CANONICAL_LABELS)).astype(np.float64)
+
+
+def in_frame(crop: np.ndarray, scale: int = 3, pad: float = 0.5) -> tuple[np.ndarray, float]:
+    """A FER+ crop as a camera-like frame for the whole pipeline: upscaled `scale` times (cubic) and
+    surrounded by `pad` of its side of flat gray (its median: no mirrored or smeared second face).
+    Returns the frame and the offset of the crop in it (frame px = offset + crop px * scale)."""
+    import cv2
+
+    big = cv2.resize(crop, (crop.shape[1] * scale, crop.shape[0] * scale), interpolation=cv2.INTER_CUBIC)
+    border = round(pad * big.shape[0])
+    frame = cv2.copyMakeBorder(big, border, border, border, border, cv2.BORDER_CONSTANT,
+                               value=int(np.median(crop)))
+    return frame, float(border)

