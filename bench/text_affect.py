@@ -93,7 +93,8 @@ def spoken_and_conversational(backend: object, test: object, cache: str) -> dict
 
     keys = ("multilabel_macro_f1", "single_label_macro_f1", "single_label_accuracy")
     test_sp = spoken_split(test)
-    x = cached_embeddings(test_sp, cache) if cache else backend.embed(test_sp.texts)
+    x = cached_embeddings(test_sp, cache, encoder=backend.encoder, key=backend.encoder_key) if cache \
+        else backend.embed(test_sp.texts)
     out = {"test_spoken": {k: evaluate(backend.head.probs(x, test_sp.texts), test_sp.targets,
                                        backend.head.thresholds)[k] for k in keys}}
     conv = read_conversational()
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache:
         from semantic_affect.text.cache import cached_embeddings
 
-        x = cached_embeddings(test, args.cache)
+        x = cached_embeddings(test, args.cache, encoder=backend.encoder, key=backend.encoder_key)
     else:
         x = backend.embed(test.texts)
     probs = backend.head.probs(x, test.texts)

@@ -12,13 +12,15 @@ import sys
 from pathlib import Path
 
 from semantic_affect.text.goemotions import find_dataset
-from semantic_affect.text.head import MODEL_NAME, PREVIOUS_MODEL, default_stem
+from semantic_affect.text.head import MODEL_NAME, default_stem
 from semantic_affect.text.train import model_card, train_offline
 
-# Defaults reproduce the shipped model; the previous one: --name minilm-tfidf-goemotions-ekman-v1 --spoken 0
-# --negation 0 --mlp-from ''
+# Defaults reproduce the shipped model; the previous ones: --name minilm-tfidf-spoken-ekman-v2 --spoken 1
+# --finetune-layers 0 --mlp-from minilm-tfidf-goemotions-ekman-v1, and --name minilm-tfidf-goemotions-ekman-v1
+# --spoken 0 --negation 0 --finetune-layers 0
 RECIPE_OPTIONS = ("members", "hidden", "epochs", "lr", "dropout", "weight_decay", "lexical_features",
-                  "char_features", "lexical_c", "spoken", "negation", "mlp_from")
+                  "char_features", "lexical_c", "spoken", "negation", "mlp_from", "finetune_layers", "finetune_epochs",
+                  "finetune_lr", "encoder_from")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,15 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lexical-features", type=int, default=20000, help="word TF-IDF vocabulary size (0 = none)")
     p.add_argument("--char-features", type=int, default=50000, help="char TF-IDF vocabulary size (0 = none)")
     p.add_argument("--lexical-c", type=float, default=1.0, help="inverse L2 strength of the lexical LR")
-    p.add_argument("--spoken", type=float, default=1.0,
+    p.add_argument("--spoken", type=float, default=0.5,
                    help="share of train rows added again in spoken form (0..1; lowercase, no punctuation, fillers)")
     p.add_argument("--negation", type=int, default=1, choices=(0, 1), help="1 = add the negation templates")
-    p.add_argument("--mlp-from", default=PREVIOUS_MODEL,
+    p.add_argument("--mlp-from", default="",
                    help="reuse the embedding MLPs of this model (shipped name or stem) and retrain only the lexical "
                    "parts, blend and thresholds; '' = train the MLPs too (embeds the augmented training set: about "
-                   "an hour on 2 shared cores)")
+                   "4 minutes on 2 idle cores)")
+    p.add_argument("--finetune-layers", type=int, default=2,
+                   help="fine-tune the top N of the encoder's 6 layers first (0 = frozen encoder; 2 layers: about "
+                   "7 min per epoch on 2 cores, 3.5 MB per layer in the model file)")
+    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--finetune-lr", type=float, default=1e-4, help="peak learning rate of the tuned layers")
+    p.add_argument("--encoder-from", default="",
+                   help="take the tuned encoder layers of this model (shipped name or stem) or .npz instead of tuning")
     p.add_argument("--name", default=MODEL_NAME, help="model name (file stem under models/ unless --out)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for this small MLP)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch CPU threads for embedding and the MLPs (fine-tuning uses every core)")
     p.add_argument("--no-test", action="store_true", help="do not evaluate on the test split")
     return p
 

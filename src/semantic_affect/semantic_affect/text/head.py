@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from semantic_affect.text.goemotions import MODEL_LABELS
 
-MODEL_NAME = "minilm-tfidf-spoken-ekman-v2"  # default model: trained on written and spoken-form text
-PREVIOUS_MODEL = "minilm-tfidf-goemotions-ekman-v1"  # written text only; selectable by name
+MODEL_NAME = "minilm-tuned-spoken-ekman-v3"  # default: encoder's top 2 layers tuned, written + spoken-form text
+PREVIOUS_MODEL = "minilm-tfidf-spoken-ekman-v2"  # frozen encoder; selectable by name (so is the first, ...-v1)
+TUNED_PREFIX = "encoder_tuned."  # npz keys of tuned encoder parameters: prefix + BertModel parameter name
 
 
 class LexicalMeta(BaseModel):
@@ -47,6 +48,7 @@ class HeadMeta(BaseModel):
     members: int = Field(ge=1)
     activation: str = "gelu_tanh"
     lexical: list[LexicalMeta] = []
+    encoder_layers: int = Field(default=0, ge=0, le=6)  # top encoder layers tuned (arrays in the npz), 0 = none
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -97,6 +99,7 @@ class Head:
     w2: np.ndarray  # (k, h, c)
     b2: np.ndarray  # (k, c)
     lexical: list[Lexical] = field(default_factory=list)
+    tuned: dict[str, np.ndarray] = field(default_factory=dict)  # encoder parameters by name (finetune.py)
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -130,6 +133,7 @@ class Head:
         for i, lex in enumerate(self.lexical):
             arrays.update({f"vocab{i}": np.asarray(lex.vocab, dtype=str), f"idf{i}": lex.idf.astype(np.float32),
                            f"lex_coef{i}": lex.coef.astype(np.float16), f"lex_bias{i}": lex.bias.astype(np.float32)})
+        arrays.update({TUNED_PREFIX + k: v.astype(np.float16) for k, v in self.tuned.items()})
         self.meta.lexical = [lex.meta for lex in self.lexical]
         np.savez_compressed(stem.with_suffix(".npz"), **arrays)
         stem.with_suffix(".json").write_text(json.dumps(self.meta.model_dump(), indent=1) + "\n")
@@ -168,6 +172,9 @@ def load_head(stem: str | Path | None = None) -> Head:
             lexical.append(Lexical(z[f"vocab{i}"].astype(str), z[f"idf{i}"].astype(np.float32),
                                    z[f"lex_coef{i}"].astype(np.float32), z[f"lex_bias{i}"].astype(np.float32),
                                    lex_meta))
+        tuned = {k[len(TUNED_PREFIX):]: z[k].astype(np.float32) for k in z.files if k.startswith(TUNED_PREFIX)}
+    if bool(tuned) != (meta.encoder_layers > 0):
+        raise ValueError(f"{stem}: encoder_layers {meta.encoder_layers} but {len(tuned)} tuned encoder arrays")
     k, _, h = arrays["w1"].shape
     c = len(MODEL_LABELS)
     if arrays["w2"].shape[1:] != (h, c) or k != meta.members or len(meta.thresholds) != c \
@@ -178,4 +185,4 @@ def load_head(stem: str | Path | None = None) -> Head:
             raise ValueError(f"{stem}.npz lexical shapes do not match")
     if sum(lex.weight for lex in meta.lexical) > 1.0:
         raise ValueError(f"{stem}.json lexical weights sum above 1")
-    return Head(meta, **arrays, lexical=lexical)
+    return Head(meta, **arrays, lexical=lexical, tuned=tuned)

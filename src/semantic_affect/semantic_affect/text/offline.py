@@ -15,7 +15,7 @@ import numpy as np
 from avatar_common.emotion import Emotion, valence_arousal
 
 from semantic_affect.text.analysis import Analysis
-from semantic_affect.text.embedding import ENCODE_LOCK, load_encoder
+from semantic_affect.text.embedding import ENCODE_LOCK, encoder_key, load_encoder
 from semantic_affect.text.goemotions import MODEL_LABELS
 from semantic_affect.text.head import Head, load_head
 from semantic_affect.text.schema import normalise
@@ -32,13 +32,14 @@ class OfflineBackend:
     def __init__(self, head: Head, encoder: object) -> None:
         self.head = head
         self.encoder = encoder
+        self.encoder_key = encoder_key(head.tuned)  # names this encoder's embedding caches
         self.model = head.meta.name
 
     @classmethod
     def load(cls, stem: str | Path | None = None, threads: int | None = None) -> OfflineBackend:
         """Load head and encoder (seconds); raises with a clear reason when files are missing."""
         head = load_head(stem)
-        encoder = load_encoder(threads)
+        encoder = load_encoder(threads, head.tuned)
         backend = cls(head, encoder)
         backend.analyze("warm up")
         return backend
