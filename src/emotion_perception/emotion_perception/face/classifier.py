@@ -77,6 +77,8 @@ class OnnxClassifier:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, int(threads))
         opts.inter_op_num_threads = 1
+        # no busy-waiting between calls: idle spinning threads took the cores MTCNN (torch) runs on next
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         # metadata through ONNX Runtime itself: the onnx package is not needed at run time

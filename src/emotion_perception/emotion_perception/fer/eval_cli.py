@@ -83,9 +83,9 @@ def evaluate(model: str, images: np.ndarray, labels: np.ndarray, backend: str = 
 
 
 def pipeline_probs(images: np.ndarray, detector: str, backend: str = "onnx", threads: int = 2,
-                   model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   model: str | None = None, template: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities of the face the pipeline finds in each image's frame (uniform where none) and
-    the found mask."""
+    the found mask; `template` False crops landmark faces from their box instead (the ablation)."""
     from ..face.classifier import make_classifier
     from ..face.detector import make_detector
     from ..face.pipeline import FacePipeline
@@ -94,6 +94,8 @@ def pipeline_probs(images: np.ndarray, detector: str, backend: str = "onnx", thr
     pipe = FacePipeline(make_classifier(backend, model, threads), make_detector(detector, detect_width=0,
                                                                                 min_face_frac=0.2, threads=threads),
                         tracker=None)
+    if not template:
+        pipe.template = None
     n = len(CANONICAL_LABELS)
     probs, found = np.full((len(images), n), 1.0 / n, dtype=np.float32), np.zeros(len(images), bool)
     for i, crop in enumerate(images):
@@ -104,17 +106,17 @@ def pipeline_probs(images: np.ndarray, detector: str, backend: str = "onnx", thr
 
 
 def evaluate_pipeline(detector: str, images: np.ndarray, labels: np.ndarray, backend: str = "onnx",
-                      threads: int = 2, model: str | None = None) -> dict:
+                      threads: int = 2, model: str | None = None, template: bool = True) -> dict:
     """The whole pipeline's metrics; a missed face is a wrong answer (predicted class -1: a false
     negative of its true class, a false positive of none; left out of the confusion matrix)."""
     from .train import metrics
 
     t0 = time.perf_counter()
-    probs, found = pipeline_probs(images, detector, backend, threads, model)
+    probs, found = pipeline_probs(images, detector, backend, threads, model, template)
     dt = time.perf_counter() - t0
     pred = np.where(found, probs.argmax(1), -1)
     out = metrics(labels, pred)
-    out.update({"pipeline": detector, "detected": round(float(found.mean()), 4),
+    out.update({"pipeline": detector, "landmark_template": template, "detected": round(float(found.mean()), 4),
                 "accuracy_detected": round(float((pred[found] == labels[found]).mean()), 4) if found.any() else 0.0,
                 "ms_per_frame": round(1e3 * dt / max(len(images), 1), 2), "classes": list(CANONICAL_LABELS),
                 "model": model or "shipped"})
@@ -135,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-ema", action="store_true", help="for a .pt checkpoint: the live weights, not the EMA")
     p.add_argument("--pipeline", choices=["haar", "mtcnn"],
                    help="evaluate detection + alignment + crop + classifier on each image put in a frame")
+    p.add_argument("--box-crop", action="store_true",
+                   help="with --pipeline: crop landmark faces from the box + margin, not the FER+ template")
     p.add_argument("--limit", type=int, default=0, help="evaluate N images drawn with seed 0 only (0 = all)")
     args = p.parse_args(argv)
     from .data import load_split
@@ -152,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.pipeline:
             res = evaluate_pipeline(args.pipeline, data.images, data.labels, args.backend, args.threads,
-                                    None if model == "shipped" else model)
+                                    None if model == "shipped" else model, not args.box_crop)
         else:
             res = evaluate(model, data.images, data.labels, args.backend, args.threads, classes, not args.no_ema)
     except (FileNotFoundError, ValueError, ImportError) as e:
