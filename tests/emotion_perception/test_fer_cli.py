@@ -134,3 +134,20 @@ def test_augment_batch_shapes_and_range() -> None:
     assert x.shape == (5, 1, 64, 64) and float(x.min()) >= 0 and float(x.max()) <= 1
     y = augment_batch(imgs, get_recipe("v3").aug, 64, torch.Generator().manual_seed(0))
     assert torch.equal(x, y)  # seeded
+
+
+def test_pipeline_eval_counts_missed_faces_and_template_needs_faces(fake_ferplus: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """Noise images hold no face: the whole pipeline finds none and scores 0 (a miss is wrong, never a
+    free 'neutral'); the landmark template refuses to be measured from them."""
+    from emotion_perception.fer import align_template_cli
+
+    assert fer_eval_cli.main(["--pipeline", "mtcnn", "--data", str(fake_ferplus), "--cache", str(tmp_path / "c"),
+                              "--threads", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["detected"] == 0.0 and res["accuracy"] == 0.0 and res["n"] == 8 * PER_CLASS
+    assert res["pipeline"] == "mtcnn" and res["landmark_template"] is True
+    out = tmp_path / "template.yaml"
+    assert align_template_cli.main(["--data", str(fake_ferplus), "--cache", str(tmp_path / "c"), "--out",
+                                    str(out)]) == 1
+    assert "landmarks found in only 0 of" in capsys.readouterr().err and not out.exists()
