@@ -1,7 +1,8 @@
 """Benchmark of text affect (prints one JSON object).
 
 Offline: the model shipped in semantic_affect/models (or --model, e.g. the previous
-minilm-tfidf-goemotions-ekman-v1) vs the NRC-lexicon baseline (nrclex, same label mapping) on
+minilm-tfidf-spoken-ekman-v2 or the first, minilm-tfidf-goemotions-ekman-v1) vs the NRC-lexicon
+baseline (nrclex, same label mapping) on
 GoEmotions-Ekman test under both protocols (see semantic_affect.text.metrics), next to the published
 BERT-base macro-F1 0.64; the same test set in spoken form (lowercase, no punctuation, fillers:
 semantic_affect.text.spoken) and the hand-written conversational dev set, written and spoken; plus the

@@ -41,8 +41,9 @@ class TextAffectConfig:
     breaker_failures: int = param(3, "Consecutive LLM failures that open the circuit breaker", low=1, high=1000)
     breaker_cooldown_s: float = param(30.0, "Seconds the open breaker sends everything offline before one trial",
                                       low=0.0, high=3600.0)
-    offline_model: str = param("", "Stem of an offline head (.npz/.json); '' = the model shipped in the package",
-                               start_only=True)
+    offline_model: str = param("", "Offline model: name of a shipped one (minilm-tfidf-spoken-ekman-v2, "
+                               "minilm-tfidf-goemotions-ekman-v1: the previous ones) or a .npz/.json stem; '' = the "
+                               "default (minilm-tuned-spoken-ekman-v3)", start_only=True)
     workers: int = param(2, "Concurrent analyses (a slow LLM reply does not hold back the next utterance)",
                          low=1, high=16, start_only=True)
     threads: int = param(0, "torch CPU threads (process-wide) for the offline encoder; 0 = leave torch's setting",
