@@ -151,6 +151,26 @@ def voice_clips(pre_s: float, post_s: float) -> list[tuple[str, np.ndarray, str]
     return out
 
 
+def mean_over_voices(clips: list[tuple[str, np.ndarray, str]], hyps: list[str]) -> float:
+    voices = dict.fromkeys(v for v, _, _ in clips)
+    return round(float(np.mean([wer([c[2] for c in clips if c[0] == v], [h for c, h in zip(clips, hyps, strict=True)
+                                                                           if c[0] == v]) for v in voices])), 4)
+
+
+def pair_wer(specs: list[str], clips: list[tuple[str, np.ndarray, str]], language: str, threads: int) -> dict:
+    """Two settings on the voice clips, and what combining them per utterance could give: the
+    transcript with the higher mean token log-probability, and an oracle that takes the better one."""
+    runs = [[WhisperAsr(parse_config(spec, language, threads, "fit")).transcribe(c) for _, c, _ in clips]
+            for spec in specs]
+    a, b = runs
+    by_logprob = [x.text if x.avg_logprob >= y.avg_logprob else y.text for x, y in zip(a, b, strict=True)]
+    oracle = [x.text if wer([c[2]], [x.text]) <= wer([c[2]], [y.text]) else y.text
+              for x, y, c in zip(a, b, clips, strict=True)]
+    return {"pair": specs, **{spec: mean_over_voices(clips, [r.text for r in run]) for spec, run in zip(specs, runs,
+                                                                                                        strict=True)},
+            "pick_higher_logprob": mean_over_voices(clips, by_logprob), "oracle": mean_over_voices(clips, oracle)}
+
+
 def voices_wer(asr: WhisperAsr, clips: list[tuple[str, np.ndarray, str]]) -> dict:
     """WER per voice and its mean, corpus WER, and the worst transcripts."""
     hyps = [asr.transcribe(clip).text for _, clip, _ in clips]
@@ -187,6 +207,8 @@ def main() -> None:
     ap.add_argument("--pause", type=float, default=1.5, help="silence between utterances (s)")
     ap.add_argument("--wpm", type=int, default=135, help="espeak-ng speed; 135 gives utterances of about 3 s")
     ap.add_argument("--no-realtime", action="store_true", help="skip the real-time latency runs")
+    ap.add_argument("--pair", default="", help="two settings 'A+B' (e.g. tiny.en:5:prompt+base:5): the voice WER "
+                    "of picking either per utterance (by log-probability, and an oracle); '' = none")
     args = ap.parse_args()
 
     talk = conversation(SENTENCES, pause_s=args.pause, lead_s=1.0, tail_s=1.5, speed=args.wpm)
@@ -223,6 +245,11 @@ def main() -> None:
             out["results"].append(row)
             print(json.dumps(row), file=sys.stderr)
             del asr
+    if args.pair:
+        first = f"{rolls[0][0]}:{rolls[0][1]}" if rolls else "0.2:0.15"
+        vclips = voice_sets.get(first) or voice_clips(*(float(v) for v in first.split(":")))
+        out["pair"] = pair_wer(args.pair.split("+"), vclips, args.language, args.threads)
+        print(json.dumps(out["pair"]), file=sys.stderr)
     out["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(out, indent=1))
 
