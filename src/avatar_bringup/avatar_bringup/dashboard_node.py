@@ -14,7 +14,17 @@ import queue
 import threading
 import time
 
-from avatar_common.node_utils import ERROR, OK, WARN, Diagnostics, NodeConfig, emotion_from_msg, run_node, stamp_seconds
+from avatar_common.node_utils import (
+    ERROR,
+    OK,
+    WARN,
+    Diagnostics,
+    NodeConfig,
+    emotion_from_msg,
+    publish_while_up,
+    run_node,
+    stamp_seconds,
+)
 from avatar_msgs.msg import ActionUnits, AffectAnalysis, EmotionState, FaceDetections, HeadGaze, Utterance
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -225,8 +235,8 @@ class DashboardNode(LifecycleNode):
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.header.frame_id = "face_preview"
             pub = self._preview_pub
-            if pub is not None:
-                pub.publish(msg)
+            if pub is not None and not publish_while_up(self, pub, msg):
+                return
 
     def _check(self) -> tuple[int, str, dict]:
         stats = self.server.stats() if self.server is not None else {}

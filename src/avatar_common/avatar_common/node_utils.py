@@ -53,10 +53,27 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None) -> None
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C shut the context down while the executor was waiting (RCLError from rcl's wait set):
+        # a normal stop, not a fault worth a traceback
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def publish_while_up(node: Node, publisher: object, msg: object) -> bool:
+    """Publish from a node's own thread; False (nothing sent, no traceback) when Ctrl-C has shut the
+    context down under the thread, which the thread should take as its signal to stop."""
+    try:
+        publisher.publish(msg)  # type: ignore[attr-defined]
+        return True
+    except Exception:
+        if node.context.ok():
+            raise
+        return False
 
 
 def bring_up(node: Node) -> str | None:

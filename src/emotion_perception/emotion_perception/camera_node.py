@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
-from avatar_common.node_utils import OK, WARN, Diagnostics, NodeConfig, run_node
+from avatar_common.node_utils import OK, WARN, Diagnostics, NodeConfig, publish_while_up, run_node
 from avatar_common.throttle import Throttle
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -79,7 +79,8 @@ class CameraNode(Node):
             msg = fill_msg(Image(), frame, "bgr8")
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.header.frame_id = config.frame_id
-            self.pub.publish(msg)
+            if not publish_while_up(self, self.pub, msg):
+                return
             self.published += 1
             next_t = max(next_t + period, time.monotonic() - period)
             self._stop.wait(max(0.0, next_t - time.monotonic()))
