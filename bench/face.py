@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,18 @@ def frame_640x480() -> np.ndarray:
 def stats(values: list[float]) -> dict:
     a = np.asarray(values)
     return {"median": round(float(np.median(a)), 2), "p90": round(float(np.percentile(a, 90)), 2)}
+
+
+def timed_ms(call: Callable[..., object], arg: object, n: int, warmup: int) -> list[float]:
+    """Milliseconds of `n` calls of `call(arg)`, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        call(arg)
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call(arg)
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return ts
 
 
 def run(backend: str, frames: int, threads: int, tracked: bool, detector: str = "haar") -> dict:
@@ -122,13 +135,7 @@ def detector_compare(names: list[str], frames: int, threads: int) -> dict:
     for name in names:
         det = make_detector(name, threads=threads)
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        for _ in range(2):
-            det.detect(gray)
-        ts = []
-        for _ in range(frames):
-            t0 = time.perf_counter()
-            det.detect(gray)
-            ts.append((time.perf_counter() - t0) * 1e3)
+        ts = timed_ms(det.detect, gray, frames, warmup=2)
         kinds: dict[str, dict[str, int]] = {}
         rows = []
         for sample, kind, faces, img in samples:
@@ -149,14 +156,7 @@ def detector_compare(names: list[str], frames: int, threads: int) -> dict:
 def crop_latency(clf: object, n: int) -> dict:
     """ms to classify one 48x48 crop (batch 1), the per-frame cost with one face."""
     crop = np.random.default_rng(0).integers(0, 256, (1, 48, 48), dtype=np.uint8)
-    for _ in range(3):
-        clf.predict(crop)
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        clf.predict(crop)
-        ts.append((time.perf_counter() - t0) * 1e3)
-    return stats(ts)
+    return stats(timed_ms(clf.predict, crop, n, warmup=3))
 
 
 def main() -> None:

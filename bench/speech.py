@@ -151,10 +151,15 @@ def voice_clips(pre_s: float, post_s: float) -> list[tuple[str, np.ndarray, str]
     return out
 
 
+def per_voice_wer(clips: list[tuple[str, np.ndarray, str]], hyps: list[str]) -> dict[str, float]:
+    """WER of each voice's clips, in the order the voices first appear."""
+    return {label: round(wer([c[2] for c in clips if c[0] == label],
+                             [h for c, h in zip(clips, hyps, strict=True) if c[0] == label]), 4)
+            for label in dict.fromkeys(v for v, _, _ in clips)}
+
+
 def mean_over_voices(clips: list[tuple[str, np.ndarray, str]], hyps: list[str]) -> float:
-    voices = dict.fromkeys(v for v, _, _ in clips)
-    return round(float(np.mean([wer([c[2] for c in clips if c[0] == v], [h for c, h in zip(clips, hyps, strict=True)
-                                                                           if c[0] == v]) for v in voices])), 4)
+    return round(float(np.mean(list(per_voice_wer(clips, hyps).values()))), 4)
 
 
 def pair_wer(specs: list[str], clips: list[tuple[str, np.ndarray, str]], language: str, threads: int) -> dict:
@@ -174,10 +179,7 @@ def pair_wer(specs: list[str], clips: list[tuple[str, np.ndarray, str]], languag
 def voices_wer(asr: WhisperAsr, clips: list[tuple[str, np.ndarray, str]]) -> dict:
     """WER per voice and its mean, corpus WER, and the worst transcripts."""
     hyps = [asr.transcribe(clip).text for _, clip, _ in clips]
-    per_voice = {}
-    for label in dict.fromkeys(v for v, _, _ in clips):
-        idx = [i for i, (v, _, _) in enumerate(clips) if v == label]
-        per_voice[label] = round(wer([clips[i][2] for i in idx], [hyps[i] for i in idx]), 4)
+    per_voice = per_voice_wer(clips, hyps)
     worst = sorted(range(len(clips)), key=lambda i: -wer([clips[i][2]], [hyps[i]]))[:3]
     return {"wer_mean_over_voices": round(float(np.mean(list(per_voice.values()))), 4),
             "wer_corpus": round(wer([c[2] for c in clips], hyps), 4), "wer_per_voice": per_voice,

@@ -25,7 +25,8 @@ class FaceEmotionConfig:
     debug_image: bool = param(False, "publish face/debug_image with boxes and labels", start_only=True)
     max_rate_hz: float = param(10.0, "most frames classified per second", low=0.1, high=120.0)
     all_faces: bool = param(False, "classify all faces (else the largest only)")
-    margin: float = param(0.15, "crop margin around the detector box (fraction of side)", low=0.0, high=1.0)
+    margin: float = param(0.15, "crop margin around the detector box (fraction of side) for faces without "
+                          "landmarks (Haar; MTCNN faces are framed by the landmark template)", low=0.0, high=1.0)
     align: bool = param(True, "align faces before classifying: MTCNN landmarks onto the FER+ landmark template, "
                         "else rotate upright by the eyes (Haar)")
     detect_width: int = param(320, "width the frame is downscaled to for detection (0 = full size)", low=0, high=4096)

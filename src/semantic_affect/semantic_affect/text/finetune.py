@@ -15,6 +15,7 @@ import logging
 
 import numpy as np
 
+from semantic_affect.text.embedding import embed
 from semantic_affect.text.metrics import f1_per_class, multilabel_predict, tune_thresholds
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,6 @@ def _batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[n
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         out += [chunk[i:i + size] for i in range(0, len(chunk), size)]
     return [out[i] for i in rng.permutation(len(out))]
-
-
-def _embed(model: object, texts: list[str], batch: int = 128) -> np.ndarray:
-    return np.asarray(model.encode(texts, batch_size=batch, convert_to_numpy=True,  # type: ignore[attr-defined]
-                                   normalize_embeddings=True, show_progress_bar=False), dtype=np.float32)
 
 
 def finetune(model: object, texts: list[str], y: np.ndarray, dev_texts: list[str], yd: np.ndarray, *,
@@ -103,7 +99,7 @@ def finetune(model: object, texts: list[str], y: np.ndarray, dev_texts: list[str
                 log.info("epoch %d step %d/%d loss %.4f", epoch, step, int(np.ceil(len(texts) / batch)), loss.item())
         model.eval()  # type: ignore[attr-defined]
         with torch.no_grad():
-            xd = torch.from_numpy(_embed(model, dev_texts))
+            xd = torch.from_numpy(embed(dev_texts, batch_size=128, encoder=model))
             pd = torch.sigmoid(head(xd) * scale / 16.0).numpy()
         f1 = float(f1_per_class(yd, multilabel_predict(pd, tune_thresholds(pd, yd))).mean())
         log.info("fine-tune epoch %d: dev macro-F1 of the linear head %.4f", epoch, f1)

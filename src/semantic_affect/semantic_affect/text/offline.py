@@ -15,7 +15,7 @@ import numpy as np
 from avatar_common.emotion import Emotion, valence_arousal
 
 from semantic_affect.text.analysis import Analysis
-from semantic_affect.text.embedding import ENCODE_LOCK, encoder_key, load_encoder
+from semantic_affect.text.embedding import embed, encoder_key, load_encoder
 from semantic_affect.text.goemotions import MODEL_LABELS
 from semantic_affect.text.head import Head, load_head
 from semantic_affect.text.schema import normalise
@@ -45,10 +45,7 @@ class OfflineBackend:
         return backend
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with ENCODE_LOCK:
-            return np.asarray(self.encoder.encode(texts, batch_size=64, convert_to_numpy=True,  # type: ignore[attr-defined]
-                                                  normalize_embeddings=True, show_progress_bar=False),
-                              dtype=np.float32)
+        return embed(texts, encoder=self.encoder)
 
     def probs(self, texts: list[str]) -> np.ndarray:
         return self.head.probs(self.embed(texts), texts)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import time
 from pathlib import Path
 
@@ -136,8 +137,8 @@ def model_card(report: dict, head: Head) -> str:
     # a model whose tuned layers were taken from an earlier run of the same fine-tuning recipe is rebuilt
     # from scratch by the same command without encoder_from
     skip = {"encoder_from"} if recipe.get("finetune_layers") else set()
-    cmd = (f"affect-text-train --name {head.meta.name} " + " ".join(
-        f"--{k.replace('_', '-')} {v if v != '' else chr(39) * 2}" for k, v in recipe.items() if k not in skip)).strip()
+    options = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in recipe.items() if k not in skip]
+    cmd = f"affect-text-train --name {head.meta.name} " + " ".join(options)
     per_class = {"dev multi-label": dev["multilabel_f1_per_class"]}
     if test:
         per_class["test multi-label"] = test["multilabel_f1_per_class"]
